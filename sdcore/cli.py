@@ -1,0 +1,26 @@
+"""Command line: ``python -m sdcore reproduce --profile P [--only NAME ...] [--no-build]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .reproduce import ReproduceError, reproduce
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sdcore", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    rep = commands.add_parser("reproduce", help="run the claim notebooks with papermill, then "
+                              "build the book into _build/html")
+    rep.add_argument("--profile", default="cpu",
+                     help="parameters/<profile>/ to use: smoke, cpu or paper (default: cpu)")
+    rep.add_argument("--only", nargs="+", metavar="NAME", help="run only these notebooks")
+    rep.add_argument("--no-build", action="store_true", help="skip the book build")
+    args = parser.parse_args(argv)
+    try:
+        reproduce(args.profile, args.only, build=not args.no_build)
+    except ReproduceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,187 @@
+"""Notebook parameters as frozen, validated dataclasses.
+
+Papermill injects plain literals into a notebook; ``Config.from_params`` turns them into a frozen
+config, rejecting unknown keys, wrong types and impossible values with a message that names the key
+and what is allowed, before anything is trained or written. Every field carries its own help text,
+so the parameter reference of the book is generated from here and cannot drift.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+DATASETS = ("synthetic", "fashion-mnist", "cifar10", "cifar100", "imagefolder:<path>")
+MODELS = ("resnet8", "resnet14", "resnet20", "resnet18", "resnet34", "vgg11", "vgg16")
+SCHEDULES = ("cosine", "step")
+
+
+class ConfigError(ValueError):
+    """A parameter is unknown, of the wrong type, or out of range."""
+
+
+def param(default: Any, help: str, *, min: float | None = None, max: float | None = None,
+          choices: tuple | None = None, check: Callable[[Any], str | None] | None = None) -> Any:
+    """A config field with its help text and the values it allows."""
+    meta = {"help": help, "min": min, "max": max, "choices": choices, "check": check}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _check_dataset(name: str) -> str | None:
+    if name in DATASETS[:-1] or (name.startswith("imagefolder:") and len(name) > len("imagefolder:")):
+        return None
+    return f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}"
+
+
+def _check_model(name: str) -> str | None:
+    return None if name in MODELS else f"unknown model {name!r}; allowed: {', '.join(MODELS)}"
+
+
+def _check_device(name: str) -> str | None:
+    ok = name in ("auto", "cpu", "cuda") or (name.startswith("cuda:") and name[5:].isdigit())
+    return None if ok else f"unknown device {name!r}; allowed: auto, cpu, cuda, cuda:N"
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) if typing.get_origin(tp) is None else str(tp)
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    """Check ``value`` against the annotation ``tp``; ints are accepted where floats are expected."""
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)) or not value:
+            hint = (f" (papermill's -p passes text: give lists as YAML, -y '{key}: [a, b]')"
+                    if isinstance(value, str) else "")
+            raise ConfigError(f"parameter {key!r}: expected a non-empty list of "
+                              f"{_type_name(item_tp)}, got {value!r}{hint}")
+        return [_coerce(f"{key}[{i}]", v, item_tp) for i, v in enumerate(value)]
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, bool) or not isinstance(value, tp):
+        raise ConfigError(f"parameter {key!r}: expected {_type_name(tp)}, "
+                          f"got {type(value).__name__} {value!r}")
+    return value
+
+
+def _check_value(key: str, value: Any, meta: dict) -> None:
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if meta["choices"] is not None and item not in meta["choices"]:
+            raise ConfigError(f"parameter {key!r}: {item!r} is not allowed; "
+                              f"allowed: {', '.join(map(str, meta['choices']))}")
+        if meta["min"] is not None and item < meta["min"]:
+            raise ConfigError(f"parameter {key!r}: {item!r} is below its minimum {meta['min']}")
+        if meta["max"] is not None and item > meta["max"]:
+            raise ConfigError(f"parameter {key!r}: {item!r} is above its maximum {meta['max']}")
+        if meta["check"] is not None and (problem := meta["check"](item)):
+            raise ConfigError(f"parameter {key!r}: {problem}")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Base of every notebook's config: validation and the parameter reference."""
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "Config":
+        """Validate ``params`` (e.g. a notebook's globals after papermill's injection)."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(params) - set(fields))
+        if unknown:
+            raise ConfigError(f"unknown parameter(s) {', '.join(map(repr, unknown))}; "
+                              f"allowed: {', '.join(fields)}")
+        hints = typing.get_type_hints(cls)
+        values = {}
+        for key, value in params.items():
+            value = _coerce(key, value, hints[key])
+            _check_value(key, value, fields[key].metadata)
+            values[key] = value
+        config = cls(**values)
+        config.check()
+        return config
+
+    @classmethod
+    def from_namespace(cls, namespace: dict[str, Any]) -> "Config":
+        """Pick this config's parameters out of a notebook's globals and validate them."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls.from_params({k: v for k, v in namespace.items() if k in names})
+
+    def check(self) -> None:
+        """Checks across fields; subclasses extend it."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def reference(cls) -> list[dict[str, Any]]:
+        """One row per parameter: name, type, default, allowed values, help."""
+        rows = []
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            meta = f.metadata
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+            allowed = []
+            if meta["choices"]:
+                allowed.append(" | ".join(map(str, meta["choices"])))
+            if meta["min"] is not None:
+                allowed.append(f"≥ {meta['min']}")
+            if meta["max"] is not None:
+                allowed.append(f"≤ {meta['max']}")
+            rows.append({"name": f.name, "type": str(hints[f.name]).replace("<class '", "")
+                         .replace("'>", ""), "default": default,
+                         "allowed": ", ".join(allowed), "help": meta["help"]})
+        return rows
+
+
+@dataclass(frozen=True)
+class ExperimentConfig(Config):
+    """Data, model, training recipe, distillation loss and seeds: shared by every claim."""
+
+    profile: str = param("cpu", "profile name; the results record goes to results/<profile>/")
+    datasets: list[str] = param(["fashion-mnist"], "datasets, one setting each: "
+                                + ", ".join(DATASETS), check=_check_dataset)
+    models: list[str] = param(["resnet8"], "architectures, one setting each (teacher and "
+                              "student share it): " + ", ".join(MODELS), check=_check_model)
+    width: float = param(1.0, "width multiplier of the model's channels", min=0.125, max=8.0)
+    train_subset: int = param(0, "train on this many training images (a fixed, class-stratified "
+                              "subset), or 0 for all of them", min=0)
+    image_size: int = param(32, "side of the square images an imagefolder dataset is resized to",
+                            min=8, max=512)
+    data_root: str = param("", "where datasets are looked for and downloaded; empty means <repo>/data")
+    download: bool = param(True, "download a dataset that is not found offline")
+    seeds: int = param(3, "number of seeds (independent teacher/student chains)", min=1, max=100)
+    first_seed: int = param(0, "the first seed; seeds are first_seed, first_seed + 1, ...", min=0)
+    epochs: int = param(15, "training epochs, the same for teacher and every student", min=1)
+    batch_size: int = param(128, "mini-batch size", min=1)
+    lr: float = param(0.1, "peak learning rate of SGD", min=0.0)
+    momentum: float = param(0.9, "SGD momentum", min=0.0, max=1.0)
+    nesterov: bool = param(True, "Nesterov momentum")
+    weight_decay: float = param(5.0e-4, "L2 weight decay (coupled, as in torch.optim.SGD)",
+                                min=0.0)
+    schedule: str = param("cosine", "learning-rate schedule: cosine (to 0, per step) or step "
+                          "(x0.1 at 50% and 75% of the epochs)", choices=SCHEDULES)
+    augment: bool = param(True, "random crop (padding 1/8 of the side) and, where the dataset "
+                          "allows, horizontal flip")
+    weight_ce: float = param(0.5, "student loss weight of cross-entropy with the labels", min=0.0)
+    weight_kd: float = param(0.5, "student loss weight of T^2 * KL(teacher || student)", min=0.0)
+    temperature: float = param(4.0, "distillation temperature T", min=1.0e-3)
+    device: str = param("auto", "auto (cuda if available), cpu, cuda or cuda:N",
+                        check=_check_device)
+    run_store: str = param("", "run store folder; empty means $SDCORE_RUNS, else <repo>/runs")
+
+    def check(self) -> None:
+        if self.weight_ce + self.weight_kd <= 0:
+            raise ConfigError("parameters 'weight_ce' and 'weight_kd': at least one must be > 0")
+
+
+@dataclass(frozen=True)
+class StudentBeatsTeacherConfig(ExperimentConfig):
+    """Claim C1: a chain of self-distilled generations per seed."""
+
+    generations: int = param(2, "students per chain; student k is distilled from student k-1 "
+                             "(born-again style), student 1 from the teacher", min=1, max=20)

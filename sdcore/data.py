@@ -1,0 +1,276 @@
+"""Datasets held whole as uint8 tensors on the training device, with batched on-device augmentation.
+
+``load_dataset(name, ...)`` knows ``synthetic`` (generated in memory from a seed), ``fashion-mnist``
+(IDX files, found offline or downloaded), ``cifar10`` / ``cifar100`` (the python pickles, found or
+downloaded) and ``imagefolder:<path>`` (torchvision's ImageFolder layout). Loading reads each file once
+(seconds for the standard sets); a dataset is then a few tens of MB of uint8 on the device, so an
+epoch costs no host work: ``random_crop_flip`` crops and flips a whole batch with one gather.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_FILES = {
+    "train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1-ubyte",
+    "test_x": "t10k-images-idx3-ubyte", "test_y": "t10k-labels-idx1-ubyte",
+}
+FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                         "Sneaker", "Bag", "Ankle boot"]
+
+
+class DatasetNotFound(FileNotFoundError):
+    """A dataset could not be found offline (and could not, or may not, be downloaded)."""
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """Train and test images (uint8, N×C×H×W) with integer labels, all on one device."""
+
+    name: str
+    train_x: Tensor
+    train_y: Tensor
+    test_x: Tensor
+    test_y: Tensor
+    classes: list[str]
+    flip: bool  # whether a horizontal flip keeps an image's class
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_x.shape[1:])
+
+    def to(self, device: torch.device | str) -> "ImageData":
+        return replace(self, **{k: getattr(self, k).to(device)
+                                for k in ("train_x", "train_y", "test_x", "test_y")})
+
+    def channel_stats(self) -> tuple[Tensor, Tensor]:
+        """Per-channel mean and std of the training images on the 0..1 scale, shaped 1×C×1×1."""
+        x = self.train_x.float().div_(255)
+        mean = x.mean(dim=(0, 2, 3), keepdim=True)
+        std = x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-3)
+        return mean, std
+
+
+def stratified_subset(data: ImageData, n: int) -> ImageData:
+    """The first ``n`` training images of a fixed (seed 0) shuffle, classes taken in turn.
+
+    Independent of the training seed, so every seed of an experiment sees the same images.
+    """
+    if n <= 0 or n >= len(data.train_y):
+        return data
+    labels = data.train_y.cpu()
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
+    shuffled = labels[order]
+    one_hot = F.one_hot(shuffled, data.num_classes)
+    rank = (one_hot.cumsum(0) * one_hot).sum(1) - 1  # position of each image within its class
+    keep = order[torch.argsort(rank * data.num_classes + shuffled, stable=True)[:n]]
+    keep = keep.sort().values.to(data.train_y.device)
+    return replace(data, train_x=data.train_x[keep], train_y=data.train_y[keep])
+
+
+def random_crop_flip(x: Tensor, pad: int, flip: bool, generator: torch.Generator) -> Tensor:
+    """Random crops of ``x`` (B×C×H×W) zero-padded by ``pad``, and random horizontal flips.
+
+    Crop offsets and flips are drawn on ``x``'s device from ``generator``; one gather does it all.
+    """
+    b, c, h, w = x.shape
+    dev = x.device
+    if pad > 0:
+        x = F.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (b, 1), device=dev, generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (b, 1), device=dev, generator=generator)
+    rows = dy + torch.arange(h, device=dev)
+    cols = dx + torch.arange(w, device=dev)
+    if flip:
+        flipped = torch.rand(b, 1, device=dev, generator=generator) < 0.5
+        cols = torch.where(flipped, cols.flip(1), cols)
+    return x[torch.arange(b, device=dev)[:, None, None, None],
+             torch.arange(c, device=dev)[None, :, None, None],
+             rows[:, None, :, None], cols[:, None, None, :]]
+
+
+# --- synthetic ---------------------------------------------------------------------------------
+
+def make_synthetic(seed: int = 0, n_train: int = 2000, n_test: int = 1000, classes: int = 10,
+                   size: int = 16) -> ImageData:
+    """Class-conditional images: a smooth random template per class, randomly shifted, scaled in
+    contrast and covered in noise, so that a small network learns it well but not perfectly."""
+    gen = torch.Generator().manual_seed(seed)
+    templates = F.interpolate(torch.randn(classes, 1, 4, 4, generator=gen), size=(size, size),
+                              mode="bicubic", align_corners=False)
+
+    def sample(n: int) -> tuple[Tensor, Tensor]:
+        y = torch.arange(n) % classes
+        y = y[torch.randperm(n, generator=gen)]
+        x = templates[y] * (0.6 + 0.8 * torch.rand(n, 1, 1, 1, generator=gen))
+        x = random_crop_flip(x, 2, False, gen) + 1.2 * torch.randn(x.shape, generator=gen)
+        return (x * 40 + 128).clamp(0, 255).to(torch.uint8), y
+
+    train_x, train_y = sample(n_train)
+    test_x, test_y = sample(n_test)
+    return ImageData("synthetic", train_x, train_y, test_x, test_y,
+                     [f"class {k}" for k in range(classes)], flip=False)
+
+
+# --- Fashion-MNIST (IDX) -----------------------------------------------------------------------
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (optionally gzipped) of unsigned bytes as a numpy array."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if raw[:2] != b"\x00\x00" or raw[2] != 0x08:
+        raise ValueError(f"{path}: not an IDX file of unsigned bytes")
+    ndim = raw[3]
+    shape = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(shape)):
+        raise ValueError(f"{path}: expected {shape} bytes of data, found {data.size}")
+    return data.reshape(shape)
+
+
+def _find_idx(folder: Path) -> dict[str, Path] | None:
+    found = {}
+    for key, stem in FASHION_MNIST_FILES.items():
+        for name in (stem + ".gz", stem):
+            if (folder / name).is_file():
+                found[key] = folder / name
+                break
+    return found if len(found) == len(FASHION_MNIST_FILES) else None
+
+
+def load_fashion_mnist(root: Path, download: bool) -> ImageData:
+    places = [root / "fashion-mnist", root / "FashionMNIST" / "raw", SYSTEM_FASHION_MNIST]
+    files = next((f for f in map(_find_idx, places) if f), None)
+    if files is None:
+        problem = _download(lambda: __import__("torchvision").datasets.FashionMNIST(
+            str(root), download=True), download)
+        files = _find_idx(places[1])
+        if files is None:
+            raise DatasetNotFound(
+                "Fashion-MNIST not found. Looked for the four IDX files "
+                f"({', '.join(FASHION_MNIST_FILES.values())}, .gz or not) in: "
+                + ", ".join(map(str, places)) + f". {problem} To get it: `apt-get install "
+                "dataset-fashion-mnist` (Debian/Ubuntu), or set download: true with internet "
+                "access, or copy the files into one of those folders.")
+    arrays = {k: torch.from_numpy(read_idx(p).copy()) for k, p in files.items()}
+    return ImageData("fashion-mnist", arrays["train_x"][:, None], arrays["train_y"].long(),
+                     arrays["test_x"][:, None], arrays["test_y"].long(), FASHION_MNIST_CLASSES,
+                     flip=True)
+
+
+# --- CIFAR (python pickles) --------------------------------------------------------------------
+
+CIFAR = {
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"],
+                "batches.meta", "label_names", "labels", "CIFAR10"),
+    "cifar100": ("cifar-100-python", ["train"], ["test"], "meta", "fine_label_names",
+                 "fine_labels", "CIFAR100"),
+}
+
+
+def _read_pickle(path: Path) -> dict:
+    with open(path, "rb") as f:
+        return pickle.load(f, encoding="latin1")
+
+
+def load_cifar(name: str, root: Path, download: bool) -> ImageData:
+    folder, train_files, test_files, meta_file, names_key, labels_key, tv_class = CIFAR[name]
+    base = root / folder
+    needed = [base / f for f in train_files + test_files + [meta_file]]
+    if not all(p.is_file() for p in needed):
+        problem = _download(lambda: getattr(__import__("torchvision").datasets, tv_class)(
+            str(root), download=True), download)
+        missing = [str(p) for p in needed if not p.is_file()]
+        if missing:
+            raise DatasetNotFound(
+                f"{name} not found: missing {', '.join(missing)}. {problem} To get it: set "
+                f"download: true with internet access (torchvision downloads it into {root}), or "
+                f"extract the python version of the archive there.")
+
+    def split(files: list[str]) -> tuple[Tensor, Tensor]:
+        batches = [_read_pickle(base / f) for f in files]
+        x = np.concatenate([np.asarray(b["data"], dtype=np.uint8) for b in batches])
+        y = np.concatenate([np.asarray(b[labels_key], dtype=np.int64) for b in batches])
+        return torch.from_numpy(x.reshape(-1, 3, 32, 32).copy()), torch.from_numpy(y)
+
+    train_x, train_y = split(train_files)
+    test_x, test_y = split(test_files)
+    classes = list(_read_pickle(base / meta_file)[names_key])
+    return ImageData(name, train_x, train_y, test_x, test_y, classes, flip=True)
+
+
+# --- ImageFolder -------------------------------------------------------------------------------
+
+def _read_folder(path: Path, size: int) -> tuple[Tensor, Tensor, list[str]]:
+    from torchvision.datasets import ImageFolder
+    folder = ImageFolder(str(path))
+    images = [np.asarray(folder.loader(p).convert("RGB").resize((size, size)), dtype=np.uint8)
+              for p, _ in folder.samples]
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+    return x, torch.tensor(folder.targets, dtype=torch.long), folder.classes
+
+
+def load_imagefolder(path: Path, size: int, test_fraction: float = 0.2) -> ImageData:
+    """``path/train`` and ``path/test`` if both exist, else a fixed stratified split of ``path``."""
+    if not path.is_dir():
+        raise DatasetNotFound(f"imagefolder: no folder at {path} (expected one subfolder of "
+                              "images per class, or train/ and test/ holding such subfolders)")
+    if (path / "train").is_dir() and (path / "test").is_dir():
+        train_x, train_y, classes = _read_folder(path / "train", size)
+        test_x, test_y, test_classes = _read_folder(path / "test", size)
+        if test_classes != classes:
+            raise ValueError(f"imagefolder {path}: train/ and test/ have different classes")
+    else:
+        x, y, classes = _read_folder(path, size)
+        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+        one_hot = F.one_hot(y[order], len(classes))
+        rank = (one_hot.cumsum(0) * one_hot).sum(1) - 1
+        counts = one_hot.sum(0)[y[order]]
+        is_test = rank < (counts * test_fraction).round().long()
+        test_idx, train_idx = order[is_test].sort().values, order[~is_test].sort().values
+        train_x, train_y, test_x, test_y = x[train_idx], y[train_idx], x[test_idx], y[test_idx]
+    return ImageData(f"imagefolder:{path}", train_x, train_y, test_x, test_y, classes, flip=True)
+
+
+# --- entry point -------------------------------------------------------------------------------
+
+def _download(fetch, allowed: bool) -> str:
+    """Try ``fetch()`` if downloads are allowed; return a sentence on what happened."""
+    if not allowed:
+        return "Downloading is off (download: false)."
+    try:
+        fetch()
+    except Exception as err:  # noqa: BLE001 - any network or archive failure ends the same way
+        return f"Downloading failed ({type(err).__name__}: {err})."
+    return ""
+
+
+def load_dataset(name: str, root: str | Path, download: bool = True, image_size: int = 32,
+                 train_subset: int = 0) -> ImageData:
+    """Load dataset ``name`` into CPU memory (call ``.to(device)`` to move it)."""
+    root = Path(root)
+    if name == "synthetic":
+        data = make_synthetic()
+    elif name == "fashion-mnist":
+        data = load_fashion_mnist(root, download)
+    elif name in CIFAR:
+        data = load_cifar(name, root, download)
+    elif name.startswith("imagefolder:"):
+        data = load_imagefolder(Path(name.split(":", 1)[1]).expanduser(), image_size)
+    else:
+        raise ValueError(f"unknown dataset {name!r}")
+    return stratified_subset(data, train_subset)

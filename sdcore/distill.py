@@ -1,0 +1,59 @@
+"""The knowledge-distillation loss and the teacher-to-student batch loss built from it.
+
+    loss = weight_ce · CE(y, s) + weight_kd · T² · KL(softmax(t/T) ‖ softmax(s/T))
+
+with s the student's and t the teacher's logits (Hinton et al. 2015). The T² factor keeps the soft
+term's gradient scale independent of T. Costs one teacher forward pass per batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from .train import BatchLoss, autocast
+
+
+@dataclass(frozen=True)
+class KDWeights:
+    """Weights of the student's loss; part of every student's store key."""
+
+    weight_ce: float
+    weight_kd: float
+    temperature: float
+
+
+def kd_loss(student_logits: Tensor, teacher_logits: Tensor, labels: Tensor,
+            kd: KDWeights) -> Tensor:
+    """``weight_ce·CE(y, s) + weight_kd·T²·KL(softmax(t/T) ‖ softmax(s/T))``, batch mean."""
+    t = kd.temperature
+    loss = student_logits.new_zeros(())
+    if kd.weight_ce:
+        loss = loss + kd.weight_ce * F.cross_entropy(student_logits, labels)
+    if kd.weight_kd:
+        kl = F.kl_div(F.log_softmax(student_logits / t, dim=1),
+                      F.log_softmax(teacher_logits / t, dim=1), reduction="batchmean",
+                      log_target=True)
+        loss = loss + kd.weight_kd * t * t * kl
+    return loss
+
+
+def cross_entropy_loss(logits: Tensor, labels: Tensor, inputs: Tensor) -> Tensor:
+    """The teacher's batch loss."""
+    return F.cross_entropy(logits, labels)
+
+
+def distillation_loss(teacher: nn.Module, kd: KDWeights) -> BatchLoss:
+    """A student's batch loss: the teacher (eval mode, inference mode) sees the same inputs."""
+    teacher.eval()
+
+    def loss(logits: Tensor, labels: Tensor, inputs: Tensor) -> Tensor:
+        with torch.inference_mode(), autocast(inputs.device):
+            teacher_logits = teacher(inputs).float()
+        return kd_loss(logits, teacher_logits.clone(), labels, kd)
+
+    return loss

@@ -1,0 +1,151 @@
+"""Teachers, students and chains of generations, trained once and then loaded from the run store.
+
+A ``ModelSpec`` names everything that determines a trained model (data, subset, architecture,
+recipe, seed, generation, distillation weights, the teacher's key); its hash is the store key, so
+any notebook asking for the same model gets the stored one. ``Lab`` caches datasets in memory and
+trains what is missing; the cost is one ``train.fit`` per model not yet in the store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from .config import ExperimentConfig
+from .data import ImageData, load_dataset
+from .distill import KDWeights, cross_entropy_loss, distillation_loss
+from .models import build_model
+from .paths import data_root, runs_root
+from .store import RunStore, spec_key
+from .train import Recipe, evaluate, fit, resolve_device
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything that determines one trained model."""
+
+    dataset: str
+    train_subset: int
+    image_size: int  # only used by imagefolder datasets, 0 otherwise
+    model: str
+    width: float
+    recipe: Recipe
+    seed: int
+    generation: int = 0  # 0 = teacher trained on labels; k = k-th distilled student
+    kd: KDWeights | None = None
+    teacher: str | None = None  # store key of the teacher
+
+    @property
+    def training_seed(self) -> int:
+        """Seeds initialization, batch order and augmentation: fresh for every generation."""
+        return self.seed * 100 + self.generation
+
+    def as_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def key(self) -> str:
+        return spec_key(self.as_json())
+
+    def student(self, teacher_key: str, kd: KDWeights) -> "ModelSpec":
+        return dataclasses.replace(self, generation=self.generation + 1, kd=kd,
+                                   teacher=teacher_key)
+
+
+@dataclass
+class Trained:
+    spec: ModelSpec
+    key: str
+    model: nn.Module
+    metrics: dict[str, Any]
+    trained_now: bool = False
+
+
+def base_spec(config: ExperimentConfig, dataset: str, model: str, seed: int) -> ModelSpec:
+    """The teacher spec of one setting and seed of ``config``."""
+    recipe = Recipe(config.epochs, config.batch_size, config.lr, config.momentum, config.nesterov,
+                    config.weight_decay, config.schedule, config.augment)
+    image_size = config.image_size if dataset.startswith("imagefolder:") else 0
+    return ModelSpec(dataset, config.train_subset, image_size, model, config.width, recipe, seed)
+
+
+def kd_weights(config: ExperimentConfig) -> KDWeights:
+    return KDWeights(config.weight_ce, config.weight_kd, config.temperature)
+
+
+@dataclass
+class Lab:
+    """Datasets and trained models for one experiment."""
+
+    store: RunStore
+    device: torch.device
+    data_root: Path
+    download: bool = True
+    _data: dict[tuple, ImageData] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: ExperimentConfig) -> "Lab":
+        return cls(RunStore(runs_root(config.run_store)), resolve_device(config.device),
+                   data_root(config.data_root), config.download)
+
+    def data(self, spec: ModelSpec) -> ImageData:
+        """The (subset of the) dataset of ``spec``, on the lab's device; loaded once."""
+        k = (spec.dataset, spec.train_subset, spec.image_size)
+        if k not in self._data:
+            data = load_dataset(spec.dataset, self.data_root, self.download,
+                                spec.image_size or 32, spec.train_subset)
+            self._data[k] = data.to(self.device)
+        return self._data[k]
+
+    def new_model(self, spec: ModelSpec) -> nn.Module:
+        data = self.data(spec)
+        torch.manual_seed(spec.training_seed)
+        return build_model(spec.model, data.image_shape[0], data.num_classes,
+                           spec.width).to(self.device)
+
+    def get(self, spec: ModelSpec, teacher: Trained | None = None) -> Trained:
+        """The model of ``spec``: loaded if stored, else trained (resuming a checkpoint)."""
+        key = spec.key
+        if self.store.is_complete(key):
+            _, state, metrics = self.store.load(key)
+            model = self.new_model(spec)
+            model.load_state_dict(state)
+            return Trained(spec, key, model.eval(), metrics)
+        if spec.teacher is not None and (teacher is None or teacher.key != spec.teacher):
+            raise ValueError(f"student {key} needs its teacher {spec.teacher}")
+        data = self.data(spec)
+        model = self.new_model(spec)
+        loss = (cross_entropy_loss if teacher is None
+                else distillation_loss(teacher.model, spec.kd))
+        self.store.begin(key, spec.as_json())
+        start = time.perf_counter()
+        desc = f"{spec.model} seed {spec.seed} gen {spec.generation}"
+        history = fit(model, data, spec.recipe, spec.training_seed, loss,
+                      self.store.checkpoint_path(key), desc)
+        metrics = self.measure(model, data)
+        metrics.update(history=history, wall_s=time.perf_counter() - start,
+                       device=str(self.device),
+                       parameters=sum(p.numel() for p in model.parameters()))
+        self.store.finish(key, {k: v.cpu() for k, v in model.state_dict().items()}, metrics)
+        return Trained(spec, key, model, metrics, trained_now=True)
+
+    @staticmethod
+    def measure(model: nn.Module, data: ImageData) -> dict[str, float]:
+        test, train = evaluate(model, data.test_x, data.test_y), evaluate(model, data.train_x,
+                                                                          data.train_y)
+        return {"test_acc": test["accuracy"], "test_loss": test["loss"],
+                "train_acc": train["accuracy"], "train_loss": train["loss"]}
+
+    def chain(self, teacher_spec: ModelSpec, generations: int, kd: KDWeights) -> list[Trained]:
+        """The teacher and ``generations`` students, each distilled from the one before."""
+        models = [self.get(teacher_spec)]
+        for _ in range(generations):
+            spec = models[-1].spec.student(models[-1].key, kd)
+            models.append(self.get(spec, teacher=models[-1]))
+        return models

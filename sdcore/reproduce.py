@@ -1,0 +1,114 @@
+"""The papermill driver: run every claim notebook of a profile, then build the book.
+
+``reproduce(profile)`` executes the notebooks listed in ``_toc.yml`` in order, each with
+``parameters/<profile>/<name>.yaml``, in a kernel named explicitly and with its output logged. A
+notebook that fails stops the run with its name and cell; its partial output is kept under
+``_build/papermill/`` and the committed notebook is left as it was. Executed notebooks replace those
+in ``book/claims/`` (atomically), then ``jupyter-book build . -W`` makes ``_build/html``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from .paths import project_root
+
+KERNEL = "python3"
+
+
+class ReproduceError(RuntimeError):
+    """A profile, notebook or parameters file is missing, or a notebook failed."""
+
+
+def toc_notebooks(root: Path) -> list[Path]:
+    """The notebooks of ``_toc.yml``, in table-of-contents order."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    found: list[Path] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key in ("root", "file"):
+                if isinstance(node.get(key), str):
+                    path = root / node[key]
+                    path = path if path.suffix else path.with_suffix(".ipynb")
+                    if path.suffix == ".ipynb" and path.exists():
+                        found.append(path)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc)
+    return found
+
+
+def parameters_file(root: Path, profile: str, notebook: Path) -> Path:
+    return root / "parameters" / profile / f"{notebook.stem}.yaml"
+
+
+def execute(notebook: Path, parameters: Path, root: Path) -> Path:
+    """Run ``notebook`` with ``parameters`` through papermill; replace it if it succeeds."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    params = yaml.safe_load(parameters.read_text()) or {}
+    if not isinstance(params, dict):
+        raise ReproduceError(f"{parameters}: expected a mapping of parameter names to values")
+    out = root / "_build" / "papermill" / notebook.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(str(notebook), str(out), parameters=params,
+                                   kernel_name=KERNEL, log_output=True, progress_bar=False,
+                                   cwd=str(root))
+    except PapermillExecutionError as err:
+        raise ReproduceError(
+            f"notebook {notebook.stem} failed in cell {err.cell_index} ({err.ename}: "
+            f"{err.evalue}); its partial output is in {out}; {notebook} is unchanged") from err
+    tmp = notebook.with_name(f".{notebook.name}.tmp")
+    shutil.copyfile(out, tmp)
+    os.replace(tmp, notebook)
+    return notebook
+
+
+def build_book(root: Path) -> None:
+    """``jupyter-book build . -W``: warnings are errors."""
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(root), "-W", "-n",
+           "--keep-going"]
+    print("$", " ".join(cmd), flush=True)
+    if subprocess.run(cmd, cwd=root).returncode != 0:
+        raise ReproduceError("jupyter-book build failed (warnings count as errors); see above")
+
+
+def reproduce(profile: str, only: list[str] | None = None, build: bool = True,
+              root: Path | None = None) -> None:
+    root = root or project_root()
+    notebooks = toc_notebooks(root)
+    names = [nb.stem for nb in notebooks]
+    unknown = sorted(set(only or []) - set(names))
+    if unknown:
+        raise ReproduceError(f"--only: unknown notebook(s) {', '.join(unknown)}; "
+                             f"the table of contents has: {', '.join(names)}")
+    selected = [nb for nb in notebooks if not only or nb.stem in only]
+    missing = [str(parameters_file(root, profile, nb)) for nb in selected
+               if not parameters_file(root, profile, nb).is_file()]
+    if missing:
+        profiles = sorted(p.name for p in (root / "parameters").iterdir() if p.is_dir())
+        raise ReproduceError(f"profile {profile!r}: missing {', '.join(missing)} "
+                             f"(profiles with parameter files: {', '.join(profiles)})")
+    for nb in selected:
+        start = time.perf_counter()
+        print(f"== {nb.stem} ({profile})", flush=True)
+        execute(nb, parameters_file(root, profile, nb), root)
+        print(f"== {nb.stem} done in {time.perf_counter() - start:.0f} s", flush=True)
+    if build:
+        build_book(root)
+        print(f"book: {root / '_build' / 'html' / 'index.html'}")

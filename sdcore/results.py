@@ -1,0 +1,93 @@
+"""The results record of a claim notebook: ``results/<profile>/<notebook>.json``.
+
+Schema (DESIGN.md): claim, notebook, profile, verdict ("holds" | "fails" | "inconclusive"), the
+rule the verdict was computed by, headline numbers, the resolved parameters, and provenance (git
+commit and dirty flag, versions, device, start time, wall time). Written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .paths import project_root, results_dir
+from .store import atomic_write_json
+
+VERDICTS = ("holds", "fails", "inconclusive")
+# Files that running the book rewrites; changes there do not make the code "dirty".
+GENERATED = (":(exclude)book/claims/*.ipynb", ":(exclude)results", ":(exclude)_build")
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=project_root(), capture_output=True, text=True,
+                             timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def provenance(device: str, started: datetime, wall_s: float) -> dict[str, Any]:
+    """Where a result came from: code version, software, hardware and timing."""
+    status = _git("status", "--porcelain", "--", ".", *GENERATED)
+    if device.startswith("cuda") and torch.cuda.is_available():
+        device = f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    else:
+        device = f"{device} ({platform.processor() or platform.machine()}, "\
+                 f"{torch.get_num_threads()} threads)"
+    return {"git_commit": _git("rev-parse", "HEAD"),
+            "git_dirty": None if status is None else bool(status),
+            "sdcore_version": __version__, "torch": torch.__version__,
+            "python": sys.version.split()[0], "device": device,
+            "started": started.isoformat(timespec="seconds"), "wall_s": round(wall_s, 1)}
+
+
+def finite_or_none(value: Any) -> Any:
+    """``value`` with every NaN or infinity (e.g. the interval of a single seed) made None."""
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def write_record(*, claim: str, notebook: str, profile: str, verdict: str, rule: str,
+                 numbers: dict[str, Any], params: dict[str, Any], device: str,
+                 started: datetime) -> dict[str, Any]:
+    """Write and return the results record; ``started`` is when the notebook began."""
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
+    record = {"claim": claim, "notebook": notebook, "profile": profile, "verdict": verdict,
+              "rule": rule, "numbers": finite_or_none(numbers), "params": params,
+              "provenance": provenance(device, started, (now() - started).total_seconds())}
+    atomic_write_json(record, results_dir(profile) / f"{notebook}.json")
+    return record
+
+
+def read_records(root: Path | None = None) -> list[dict[str, Any]]:
+    """Every results record under ``<root>/results``, sorted by claim then profile."""
+    base = (root or project_root()) / "results"
+    records = [json.loads(p.read_text()) for p in sorted(base.glob("*/*.json"))]
+    records = [r for r in records if isinstance(r, dict) and "verdict" in r]
+    return sorted(records, key=lambda r: (r["notebook"], r["profile"]))
+
+
+def read_exploration(notebook: str, root: Path | None = None) -> list[dict[str, Any]]:
+    """The settings explored for a notebook's profile (``results/exploration/<notebook>.json``)."""
+    path = (root or project_root()) / "results" / "exploration" / f"{notebook}.json"
+    return json.loads(path.read_text()) if path.exists() else []
