@@ -1,0 +1,23 @@
+"""Shared fixtures: a throwaway copy of the project, so tests never touch the committed files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOT_COPIED = shutil.ignore_patterns(".git", ".venv", "runs", "_build", "data", "__pycache__",
+                                    "*.egg-info", ".pytest_cache", ".whl")
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the repository (sources, book, parameters) with its own results and run store."""
+    copy = tmp_path / "project"
+    shutil.copytree(ROOT, copy, ignore=NOT_COPIED)
+    shutil.rmtree(copy / "results" / "smoke", ignore_errors=True)
+    monkeypatch.setenv("SDCORE_RUNS", str(tmp_path / "runs"))
+    monkeypatch.chdir(copy)
+    return copy

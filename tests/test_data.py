@@ -1,0 +1,142 @@
+"""Each loader on small generated files in the real on-disk formats."""
+
+import gzip
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sdcore import data
+from sdcore.data import DatasetNotFound, load_dataset, random_crop_flip, stratified_subset
+
+
+def write_idx(path, array):
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + b"".join(
+        struct.pack(">I", n) for n in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def no_system_copy(monkeypatch, tmp_path):
+    monkeypatch.setattr(data, "SYSTEM_FASHION_MNIST", tmp_path / "nowhere")
+
+
+def test_fashion_mnist_idx(tmp_path, no_system_copy):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "fashion-mnist"
+    folder.mkdir()
+    train = rng.integers(0, 256, (30, 28, 28))
+    write_idx(folder / "train-images-idx3-ubyte.gz", train)
+    write_idx(folder / "train-labels-idx1-ubyte.gz", np.arange(30) % 10)
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (20, 28, 28)))
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.arange(20) % 10)
+    d = load_dataset("fashion-mnist", tmp_path, download=False)
+    assert d.train_x.shape == (30, 1, 28, 28) and d.train_x.dtype == torch.uint8
+    assert d.test_x.shape == (20, 1, 28, 28) and d.num_classes == 10
+    assert torch.equal(d.train_x[:, 0], torch.from_numpy(train.astype(np.uint8)))
+    assert d.train_y.tolist() == [i % 10 for i in range(30)]
+
+
+def test_missing_dataset_says_where_it_looked_and_how_to_get_it(tmp_path, no_system_copy):
+    with pytest.raises(DatasetNotFound) as err:
+        load_dataset("fashion-mnist", tmp_path, download=False)
+    message = str(err.value)
+    assert str(tmp_path / "fashion-mnist") in message and "nowhere" in message
+    assert "apt-get install dataset-fashion-mnist" in message and "download" in message
+
+
+def write_pickle(path, obj):
+    with open(path, "wb") as f:
+        pickle.dump(obj, f)
+
+
+@pytest.mark.parametrize("name, classes", [("cifar10", 10), ("cifar100", 100)])
+def test_cifar_pickles(tmp_path, name, classes):
+    rng = np.random.default_rng(0)
+    folder, train_files, test_files, meta, names_key, labels_key, _ = data.CIFAR[name]
+    base = tmp_path / folder
+    base.mkdir()
+    first = None
+    for f in train_files + test_files:
+        images = rng.integers(0, 256, (4, 3072), dtype=np.uint8)
+        first = images if first is None else first
+        write_pickle(base / f, {"data": images, labels_key: list(range(4))})
+    write_pickle(base / meta, {names_key: [f"c{i}" for i in range(classes)]})
+    d = load_dataset(name, tmp_path, download=False)
+    assert d.train_x.shape == (4 * len(train_files), 3, 32, 32)
+    assert d.test_x.shape == (4 * len(test_files), 3, 32, 32)
+    assert d.num_classes == classes and d.flip
+    assert torch.equal(d.train_x[0], torch.from_numpy(first[0].reshape(3, 32, 32)))
+
+
+def test_cifar_missing_without_download(tmp_path):
+    with pytest.raises(DatasetNotFound, match="cifar10 not found"):
+        load_dataset("cifar10", tmp_path, download=False)
+
+
+def make_image_tree(root, per_class):
+    for c, color in (("cat", (255, 0, 0)), ("dog", (0, 0, 255))):
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("RGB", (40, 30), color).save(root / c / f"{i}.png")
+
+
+def test_imagefolder_split_is_stratified_and_fixed(tmp_path):
+    make_image_tree(tmp_path / "pets", per_class=10)
+    d = load_dataset(f"imagefolder:{tmp_path / 'pets'}", tmp_path, image_size=16)
+    assert d.classes == ["cat", "dog"] and d.train_x.shape[1:] == (3, 16, 16)
+    assert d.test_y.tolist().count(0) == 2 and d.test_y.tolist().count(1) == 2
+    assert len(d.train_y) == 16
+    cat = d.train_x[d.train_y == 0][0]
+    assert cat[0].float().mean() > 250 and cat[2].float().mean() < 5  # red stays red
+    again = load_dataset(f"imagefolder:{tmp_path / 'pets'}", tmp_path, image_size=16)
+    assert torch.equal(d.test_x, again.test_x)
+
+
+def test_imagefolder_train_test_folders(tmp_path):
+    make_image_tree(tmp_path / "pets" / "train", per_class=3)
+    make_image_tree(tmp_path / "pets" / "test", per_class=2)
+    d = load_dataset(f"imagefolder:{tmp_path / 'pets'}", tmp_path, image_size=8)
+    assert len(d.train_y) == 6 and len(d.test_y) == 4
+
+
+def test_imagefolder_missing_folder(tmp_path):
+    with pytest.raises(DatasetNotFound, match="no folder"):
+        load_dataset(f"imagefolder:{tmp_path / 'absent'}", tmp_path)
+
+
+def test_synthetic_is_deterministic_and_balanced():
+    a, b = load_dataset("synthetic", "."), load_dataset("synthetic", ".")
+    assert torch.equal(a.train_x, b.train_x) and torch.equal(a.test_y, b.test_y)
+    assert torch.bincount(a.train_y).tolist() == [200] * 10
+
+
+def test_stratified_subset_is_fixed_and_balanced():
+    d = load_dataset("synthetic", ".")
+    sub = stratified_subset(d, 105)
+    assert len(sub.train_y) == 105
+    counts = torch.bincount(sub.train_y, minlength=10)
+    assert counts.max() - counts.min() <= 1
+    assert torch.equal(sub.train_x, stratified_subset(d, 105).train_x)
+
+
+def test_crop_without_padding_is_identity_and_flip_mirrors():
+    x = torch.arange(2 * 1 * 4 * 4, dtype=torch.uint8).reshape(2, 1, 4, 4)
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(random_crop_flip(x, 0, False, gen), x)
+    out = random_crop_flip(x, 0, True, gen)
+    for i in range(2):
+        assert torch.equal(out[i], x[i]) or torch.equal(out[i], x[i].flip(-1))
+
+
+def test_padded_crop_is_a_shifted_window():
+    x = torch.randint(1, 255, (16, 3, 8, 8), dtype=torch.uint8)
+    out = random_crop_flip(x, 2, False, torch.Generator().manual_seed(1))
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for i in range(16):
+        assert any(torch.equal(out[i], padded[i, :, dy:dy + 8, dx:dx + 8])
+                   for dy in range(5) for dx in range(5))

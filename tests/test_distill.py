@@ -1,0 +1,38 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sdcore.distill import KDWeights, kd_loss
+
+
+def test_weight_kd_zero_is_cross_entropy():
+    s, t = torch.randn(8, 5), torch.randn(8, 5)
+    y = torch.randint(0, 5, (8,))
+    loss = kd_loss(s, t, y, KDWeights(1.0, 0.0, 4.0))
+    assert torch.allclose(loss, F.cross_entropy(s, y))
+
+
+def test_identical_logits_give_zero_kl():
+    s = torch.randn(8, 5)
+    y = torch.randint(0, 5, (8,))
+    assert kd_loss(s, s.clone(), y, KDWeights(0.0, 1.0, 3.0)).abs().item() < 1e-6
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0, 4.0])
+def test_hand_computed_two_class_kl_with_t_squared(temperature):
+    # teacher logits (T·ln 3, 0) at temperature T give p = (3/4, 1/4); student (0, 0) gives (1/2, 1/2)
+    t = torch.tensor([[temperature * math.log(3.0), 0.0]])
+    s = torch.zeros(1, 2)
+    kl = 0.75 * math.log(0.75 / 0.5) + 0.25 * math.log(0.25 / 0.5)
+    loss = kd_loss(s, t, torch.tensor([0]), KDWeights(0.0, 1.0, temperature))
+    assert loss.item() == pytest.approx(temperature ** 2 * kl, rel=1e-6)
+
+
+def test_weights_combine_linearly():
+    s, t = torch.randn(4, 3), torch.randn(4, 3)
+    y = torch.randint(0, 3, (4,))
+    ce = kd_loss(s, t, y, KDWeights(1.0, 0.0, 2.0))
+    kd = kd_loss(s, t, y, KDWeights(0.0, 1.0, 2.0))
+    assert torch.allclose(kd_loss(s, t, y, KDWeights(0.3, 0.7, 2.0)), 0.3 * ce + 0.7 * kd)

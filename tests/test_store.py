@@ -1,0 +1,92 @@
+"""The run store: hits, misses, atomic writes, and resuming an interrupted training."""
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from sdcore import lab as lab_module
+from sdcore.config import StudentBeatsTeacherConfig
+from sdcore.lab import Lab, base_spec, kd_weights
+from sdcore.store import RunStore, atomic_write_json
+
+PARAMS = {"datasets": ["synthetic"], "width": 0.5, "epochs": 3, "batch_size": 100,
+          "train_subset": 600, "device": "cpu"}
+
+
+def make_lab(root) -> tuple[Lab, StudentBeatsTeacherConfig]:
+    config = StudentBeatsTeacherConfig.from_params({**PARAMS, "run_store": str(root)})
+    return Lab.from_config(config), config
+
+
+def test_second_request_loads_the_same_model(tmp_path):
+    lab, config = make_lab(tmp_path)
+    spec = base_spec(config, "synthetic", "resnet8", 0)
+    first = lab.get(spec)
+    second = make_lab(tmp_path)[0].get(spec)
+    assert first.trained_now and not second.trained_now
+    assert second.metrics["test_acc"] == first.metrics["test_acc"]
+    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):
+        assert torch.equal(a.cpu(), b)
+    assert sorted(p.name for p in (tmp_path / first.key).iterdir()) == [
+        "metrics.json", "model.pt", "spec.json"]
+
+
+def test_different_settings_miss(tmp_path):
+    _, config = make_lab(tmp_path)
+    spec = base_spec(config, "synthetic", "resnet8", 0)
+    keys = {spec.key, replace(spec, seed=1).key, replace(spec, width=1.0).key,
+            spec.student(spec.key, kd_weights(config)).key,
+            replace(spec, recipe=replace(spec.recipe, lr=0.05)).key}
+    assert len(keys) == 5
+
+
+def test_student_needs_its_teacher(tmp_path):
+    lab, config = make_lab(tmp_path)
+    spec = base_spec(config, "synthetic", "resnet8", 0)
+    with pytest.raises(ValueError, match="needs its teacher"):
+        lab.get(spec.student(spec.key, kd_weights(config)))
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "run" / "metrics.json"
+    atomic_write_json({"a": 1}, path)
+    with pytest.raises(TypeError):
+        atomic_write_json({"a": object()}, path)
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in path.parent.iterdir()] == ["metrics.json"]
+
+
+def test_interrupted_training_resumes_to_the_same_result(tmp_path, monkeypatch):
+    reference_lab, config = make_lab(tmp_path / "reference")
+    spec = base_spec(config, "synthetic", "resnet8", 0)
+    reference = reference_lab.get(spec)
+
+    real_fit, calls = lab_module.fit, {"n": 0}
+
+    def interrupted_fit(model, data, recipe, seed, loss_fn, checkpoint, desc):
+        def loss(*args):
+            calls["n"] += 1
+            if calls["n"] == 2 * 6 + 3:  # 6 batches an epoch: stop inside the third epoch
+                raise KeyboardInterrupt
+            return loss_fn(*args)
+        return real_fit(model, data, recipe, seed, loss, checkpoint, desc)
+
+    monkeypatch.setattr(lab_module, "fit", interrupted_fit)
+    lab, _ = make_lab(tmp_path / "store")
+    with pytest.raises(KeyboardInterrupt):
+        lab.get(spec)
+    store = RunStore(tmp_path / "store")
+    assert not store.is_complete(spec.key)
+    saved = torch.load(store.checkpoint_path(spec.key), weights_only=True)
+    assert len(saved["history"]) == 2
+    assert not [p for p in store.folder(spec.key).iterdir() if p.name.endswith(".tmp")]
+
+    monkeypatch.setattr(lab_module, "fit", real_fit)
+    resumed = make_lab(tmp_path / "store")[0].get(spec)
+    assert resumed.trained_now and store.is_complete(spec.key)
+    assert not store.checkpoint_path(spec.key).exists()
+    for a, b in zip(reference.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert resumed.metrics["test_acc"] == reference.metrics["test_acc"]
