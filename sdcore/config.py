@@ -46,6 +46,11 @@ def _check_device(name: str) -> str | None:
     return None if ok else f"unknown device {name!r}; allowed: auto, cpu, cuda, cuda:N"
 
 
+def _check_profile(name: str) -> str | None:
+    ok = bool(name) and all(c.isalnum() or c in "-_" for c in name)
+    return None if ok else f"{name!r} is not a plain name (letters, digits, - and _)"
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) if typing.get_origin(tp) is None else str(tp)
 
@@ -142,7 +147,8 @@ class Config:
 class ExperimentConfig(Config):
     """Data, model, training recipe, distillation loss and seeds: shared by every claim."""
 
-    profile: str = param("cpu", "profile name; the results record goes to results/<profile>/")
+    profile: str = param("cpu", "profile name; the results record goes to results/<profile>/",
+                         check=_check_profile)
     datasets: list[str] = param(["fashion-mnist"], "datasets, one setting each: "
                                 + ", ".join(DATASETS), check=_check_dataset)
     models: list[str] = param(["resnet8"], "architectures, one setting each (teacher and "

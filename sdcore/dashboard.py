@@ -24,13 +24,17 @@ CLAIMS = {  # id: (statement, notebooks that test it)
     "C3": ("Self-distillation reaches flatter minima.", []),
     "C4": ("Flatter minima are why the student generalizes better.", []),
 }
-HEADERS = ("claim", "statement", "notebook", "verdict", "headline number", "profile")
+HEADERS = ("claim", "notebook", "verdict", "headline number", "profile")
 
 
 def _cell(*children: nodes.Node) -> nodes.entry:
     entry = nodes.entry()
     entry += nodes.paragraph("", "", *children) if children else nodes.paragraph()
     return entry
+
+
+def _claim_cell(claim: str, statement: str) -> nodes.entry:
+    return _cell(nodes.strong(claim, claim), nodes.Text(f" {statement}"))
 
 
 def _row(cells: list[nodes.entry]) -> nodes.row:
@@ -57,7 +61,7 @@ class ClaimsDashboard(Directive):
         table = nodes.table(classes=["claims-dashboard"])
         group = nodes.tgroup(cols=len(HEADERS))
         table += group
-        group.extend(nodes.colspec(colwidth=w) for w in (6, 30, 18, 10, 26, 8))
+        group.extend(nodes.colspec(colwidth=w) for w in (34, 22, 12, 24, 8))
         head = nodes.thead()
         head += _row([_cell(nodes.Text(h)) for h in HEADERS])
         body = nodes.tbody()
@@ -65,13 +69,13 @@ class ClaimsDashboard(Directive):
             own = [r for r in records if r["claim"] == claim]
             if not own:
                 status = "no notebook yet" if not notebooks else "not run yet"
-                body += _row([_cell(nodes.Text(claim)), _cell(nodes.Text(statement)),
+                body += _row([_claim_cell(claim, statement),
                               _cell(*(_doc_link(n) for n in notebooks)),
                               _cell(nodes.emphasis(status, status)), _cell(), _cell()])
             for r in own:
                 verdict = nodes.strong(r["verdict"], r["verdict"],
                                        classes=[f"verdict-{r['verdict']}"])
-                body += _row([_cell(nodes.Text(claim)), _cell(nodes.Text(statement)),
+                body += _row([_claim_cell(claim, statement),
                               _cell(_doc_link(r["notebook"])), _cell(verdict),
                               _cell(nodes.Text(str(r["numbers"].get("headline", "")))),
                               _cell(nodes.Text(r["profile"]))])

@@ -107,6 +107,7 @@ def fit(model: nn.Module, data: ImageData, recipe: Recipe, seed: int, loss_fn: B
     """Train ``model`` (already on ``data``'s device) and return the per-epoch history.
 
     If ``checkpoint`` exists, training resumes from it; it is rewritten atomically each epoch.
+    The model is left in eval mode, trained.
     """
     device = data.train_x.device
     n = len(data.train_y)

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
     ({"schedule": "linear"}, "'linear' is not allowed; allowed: cosine, step"),
     ({"momentum": 1.5}, "'momentum': 1.5 is above its maximum 1.0"),
     ({"device": "tpu"}, "unknown device 'tpu'"),
+    ({"profile": "../x"}, "'profile': '../x' is not a plain name"),
     ({"weight_ce": 0.0, "weight_kd": 0.0}, "at least one must be > 0"),
 ])
 def test_bad_parameters_name_the_key_and_what_is_allowed(params, message):
