@@ -121,8 +121,8 @@ class Lab:
             raise ValueError(f"student {key} needs its teacher {spec.teacher}")
         data = self.data(spec)
         model = self.new_model(spec)
-        loss = (cross_entropy_loss if teacher is None
-                else distillation_loss(teacher.model, spec.kd))
+        loss = (cross_entropy_loss if teacher is None else distillation_loss(
+            teacher.model, spec.kd, None if spec.recipe.augment else data.train_x))
         self.store.begin(key, spec.as_json())
         start = time.perf_counter()
         desc = f"{spec.model} seed {spec.seed} gen {spec.generation}"

@@ -68,14 +68,19 @@ def now() -> datetime:
 
 def write_record(*, claim: str, notebook: str, profile: str, verdict: str, rule: str,
                  numbers: dict[str, Any], params: dict[str, Any], device: str,
-                 started: datetime) -> dict[str, Any]:
-    """Write and return the results record; ``started`` is when the notebook began."""
+                 started: datetime, secondary: bool = False) -> dict[str, Any]:
+    """Write and return the results record; ``started`` is when the notebook began.
+
+    A notebook's main claim goes to ``<notebook>.json``; a ``secondary`` claim it also tests
+    goes to ``<notebook>.<claim>.json``.
+    """
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
     record = {"claim": claim, "notebook": notebook, "profile": profile, "verdict": verdict,
               "rule": rule, "numbers": finite_or_none(numbers), "params": params,
               "provenance": provenance(device, started, (now() - started).total_seconds())}
-    atomic_write_json(record, results_dir(profile) / f"{notebook}.json")
+    name = f"{notebook}.{claim}" if secondary else notebook
+    atomic_write_json(record, results_dir(profile) / f"{name}.json")
     return record
 
 
@@ -84,7 +89,7 @@ def read_records(root: Path | None = None) -> list[dict[str, Any]]:
     base = (root or project_root()) / "results"
     records = [json.loads(p.read_text()) for p in sorted(base.glob("*/*.json"))]
     records = [r for r in records if isinstance(r, dict) and "verdict" in r]
-    return sorted(records, key=lambda r: (r["notebook"], r["profile"]))
+    return sorted(records, key=lambda r: (r["claim"], r["notebook"], r["profile"]))
 
 
 def read_exploration(notebook: str, root: Path | None = None) -> list[dict[str, Any]]:

@@ -27,7 +27,8 @@ from .data import ImageData, random_crop_flip
 from .models import memory_format
 from .store import atomic_torch_save
 
-BatchLoss = Callable[[Tensor, Tensor, Tensor], Tensor]  # (logits, labels, inputs) -> loss
+# (logits, labels, inputs, indices of the batch's images in the training set) -> loss
+BatchLoss = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def fit(model: nn.Module, data: ImageData, recipe: Recipe, seed: int, loss_fn: B
                 group["lr"] = lr
             with autocast(device):
                 logits = model(inputs)
-                loss = loss_fn(logits.float(), y, inputs)
+                loss = loss_fn(logits.float(), y, inputs, idx)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -36,3 +36,18 @@ def test_weights_combine_linearly():
     ce = kd_loss(s, t, y, KDWeights(1.0, 0.0, 2.0))
     kd = kd_loss(s, t, y, KDWeights(0.0, 1.0, 2.0))
     assert torch.allclose(kd_loss(s, t, y, KDWeights(0.3, 0.7, 2.0)), 0.3 * ce + 0.7 * kd)
+
+
+def test_cached_teacher_logits_equal_the_online_teacher():
+    from sdcore.distill import distillation_loss
+    from sdcore.models import build_model
+
+    torch.manual_seed(0)
+    teacher = build_model("resnet8", 1, 10, 0.5).eval()
+    images = torch.randint(0, 256, (40, 1, 12, 12), dtype=torch.uint8)
+    idx = torch.tensor([3, 17, 0, 39])
+    inputs, labels, logits = images[idx].float(), torch.tensor([1, 2, 3, 4]), torch.randn(4, 10)
+    kd = KDWeights(0.5, 0.5, 4.0)
+    online = distillation_loss(teacher, kd)(logits, labels, inputs, idx)
+    cached = distillation_loss(teacher, kd, images)(logits, labels, inputs, idx)
+    assert torch.allclose(online, cached, atol=1e-5)
