@@ -191,3 +191,53 @@ class StudentBeatsTeacherConfig(ExperimentConfig):
 
     generations: int = param(2, "students per chain; student k is distilled from student k-1 "
                              "(born-again style), student 1 from the teacher", min=1, max=20)
+
+
+@dataclass(frozen=True)
+class FlatterMinimaConfig(StudentBeatsTeacherConfig):
+    """Claims C3 and C4 by the Hessian: the chains of C1, measured at their final weights."""
+
+    hessian_samples: int = param(256, "training images (no augmentation) the Hessian is taken "
+                                 "on: the first ones of the training subset", min=2)
+    hessian_batch: int = param(256, "images per forward pass inside a Hessian-vector product",
+                               min=1)
+    top_n: int = param(3, "top Hessian eigenvalues computed by Lanczos", min=1, max=20)
+    lanczos_tol: float = param(1.0e-3, "Lanczos stops when every Ritz residual is below "
+                               "tol times its eigenvalue", min=1.0e-12)
+    lanczos_max_iter: int = param(60, "most Lanczos steps for the top eigenvalues", min=1)
+    trace_probes: int = param(30, "Rademacher probes of the Hutchinson trace estimate", min=2)
+    trace_deflate: int = param(3, "top eigenvectors whose trace is taken exactly before "
+                               "Hutchinson runs on the rest (variance reduction)", min=0)
+    density_iterations: int = param(40, "Lanczos steps of the spectral density (SLQ)", min=1)
+    density_runs: int = param(1, "random starts averaged in the spectral density", min=1)
+    density_seeds: int = param(1, "seeds whose chains get a spectral density (it costs most)",
+                               min=0)
+    crosscheck: bool = param(True, "compare sdcore's top eigenvalue and trace with pyhessian's "
+                             "on the first teacher")
+
+
+@dataclass(frozen=True)
+class LossLandscapeConfig(StudentBeatsTeacherConfig):
+    """Claims C3 and C4 by the loss landscape: the chains of C1, seen along random directions."""
+
+    landscape_samples: int = param(500, "training images (no augmentation) the landscape loss is "
+                                   "computed on: the first ones of the training subset", min=1)
+    directions: int = param(2, "filter-normalized random directions per model for the 1D curves",
+                            min=1)
+    line_points: int = param(21, "points of each 1D curve", min=3)
+    line_radius: float = param(1.0, "1D curves span [-radius, radius] along each direction",
+                               min=1.0e-6)
+    sharpness_radius: float = param(0.5, "flatness measure: mean rise of the training loss at "
+                                    "±radius along the directions", min=1.0e-6)
+    plane_points: int = param(11, "points per side of the 2D surfaces", min=3)
+    plane_radius: float = param(1.0, "2D surfaces span [-radius, radius]^2", min=1.0e-6)
+    interpolation_points: int = param(21, "points on the teacher-to-student line", min=3)
+    interpolation_margin: float = param(0.25, "the line runs from -margin to 1 + margin", min=0.0)
+    direction_seed: int = param(0, "seed of the random directions", min=0)
+
+
+NOTEBOOK_CONFIGS: dict[str, type[Config]] = {
+    "01_student_beats_teacher": StudentBeatsTeacherConfig,
+    "03_flatter_minima": FlatterMinimaConfig,
+    "04_loss_landscape": LossLandscapeConfig,
+}

@@ -21,8 +21,10 @@ CLAIMS = {  # id: (statement, notebooks that test it)
            ["01_student_beats_teacher"]),
     "C2": ("The best-known theories of why (amplified regularization; multi-view) meet "
            "contradicting examples.", []),
-    "C3": ("Self-distillation reaches flatter minima.", []),
-    "C4": ("Flatter minima are why the student generalizes better.", []),
+    "C3": ("Self-distillation reaches flatter minima.",
+           ["03_flatter_minima", "04_loss_landscape"]),
+    "C4": ("Flatter minima are why the student generalizes better.",
+           ["03_flatter_minima", "04_loss_landscape"]),
 }
 HEADERS = ("claim", "notebook", "verdict", "headline number", "profile")
 

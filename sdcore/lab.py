@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .config import ExperimentConfig
+from .config import ExperimentConfig, StudentBeatsTeacherConfig
 from .data import ImageData, load_dataset
 from .distill import KDWeights, cross_entropy_loss, distillation_loss
 from .models import build_model
@@ -141,6 +141,14 @@ class Lab:
                                                                           data.train_y)
         return {"test_acc": test["accuracy"], "test_loss": test["loss"],
                 "train_acc": train["accuracy"], "train_loss": train["loss"]}
+
+    def all_chains(self, config: StudentBeatsTeacherConfig) -> list[tuple[str, str, int,
+                                                                         list[Trained]]]:
+        """(dataset, model, seed, chain) for every setting and seed of ``config``."""
+        return [(dataset, model, seed, self.chain(base_spec(config, dataset, model, seed),
+                                                  config.generations, kd_weights(config)))
+                for dataset in config.datasets for model in config.models
+                for seed in range(config.first_seed, config.first_seed + config.seeds)]
 
     def chain(self, teacher_spec: ModelSpec, generations: int, kd: KDWeights) -> list[Trained]:
         """The teacher and ``generations`` students, each distilled from the one before."""

@@ -70,3 +70,130 @@ def exploration(records: list[dict]) -> Figure:
     ax.set_xlabel("student − teacher test accuracy (pp), mean and 95% CI; grey: seeds")
     fig.tight_layout()
     return fig
+
+
+def _by_generation(ax, rows: pd.DataFrame, column: str, label: str) -> None:
+    """Seeds as points joined by a line, generation means with 95% intervals."""
+    for seed, chain in rows.groupby("seed"):
+        chain = chain.sort_values("generation")
+        ax.plot(chain.generation, chain[column], "o-", color="0.6", alpha=0.6, lw=1, ms=4)
+    for g, values in rows.groupby("generation")[column]:
+        mean, lo, hi = mean_ci(values.tolist())
+        ax.errorbar(g, mean, yerr=_error(lo, mean, hi), fmt="D", color="C0", capsize=5, ms=7)
+    generations = sorted(rows.generation.unique())
+    ax.set_xticks(generations, ["teacher" if g == 0 else f"student {g}" for g in generations])
+    ax.set_ylabel(label)
+
+
+def curvature_by_generation(table: pd.DataFrame) -> Figure:
+    """λ_max and Hessian trace of every model by generation, per setting."""
+    settings = list(table.groupby(["dataset", "model"], sort=False).groups)
+    fig, axes = plt.subplots(len(settings), 2, figsize=(10, 3.4 * len(settings)), squeeze=False)
+    for (dataset, model), (ax_l, ax_t) in zip(settings, axes):
+        rows = table[(table.dataset == dataset) & (table.model == model)]
+        _by_generation(ax_l, rows, "lambda_max", "top Hessian eigenvalue λ_max")
+        _by_generation(ax_t, rows, "trace", "Hessian trace")
+        ax_l.set_title(f"{dataset} · {model}: sharpness (grey: seeds)")
+        ax_t.set_title("curvature summed over all directions")
+    fig.tight_layout()
+    return fig
+
+
+def spectral_densities(densities: dict) -> Figure:
+    """The eigenvalue densities of each chain's models overlaid (log scale, as is usual)."""
+    chains = sorted({k[:3] for k in densities})
+    fig, axes = plt.subplots(1, len(chains), figsize=(5.5 * len(chains), 3.6), squeeze=False)
+    for (dataset, model, seed), ax in zip(chains, axes[0]):
+        for key in sorted(k for k in densities if k[:3] == (dataset, model, seed)):
+            d = densities[key]
+            label = "teacher" if key[3] == 0 else f"student {key[3]}"
+            ax.semilogy(d.grid.numpy(), d.values.numpy() + 1e-7, label=label, lw=1.2)
+        ax.set_xlabel("eigenvalue")
+        ax.set_ylabel("density")
+        ax.set_ylim(bottom=1e-6)
+        ax.set_title(f"{dataset} · {model} · seed {seed}")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def flatness_scatter(table: pd.DataFrame, measures: dict[str, str],
+                     correlations: pd.DataFrame) -> Figure:
+    """Every model's flatness measures against test accuracy and generalization gap."""
+    targets = {"test_acc": "test accuracy (%)", "gap": "train − test accuracy (pp)"}
+    fig, axes = plt.subplots(len(measures), 2, figsize=(10, 3.4 * len(measures)), squeeze=False)
+    for (measure, label), row in zip(measures.items(), axes):
+        for (target, target_label), ax in zip(targets.items(), row):
+            for g, group in table.groupby("generation"):
+                ax.scatter(group[measure], group[target], s=25,
+                           label="teacher" if g == 0 else f"student {g}")
+            r = correlations[(correlations.measure == measure) &
+                             (correlations.target == target)].iloc[0]
+            ax.set_title(f"Spearman ρ = {r.rho:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]",
+                         fontsize=10)
+            ax.set_xlabel(label)
+            ax.set_ylabel(target_label)
+        row[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _generation_label(g: int) -> str:
+    return "teacher" if g == 0 else f"student {g}"
+
+
+def landscape_lines(lines: dict) -> Figure:
+    """1D training-loss curves along filter-normalized directions, teacher and students overlaid,
+    one panel per chain (each direction drawn; same-seed directions for every model)."""
+    chains = sorted({k[:3] for k in lines})
+    cols = min(3, len(chains))
+    rows = -(-len(chains) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.flat[len(chains):]:
+        ax.axis("off")
+    for (dataset, model, seed), ax in zip(chains, axes.flat):
+        for key in sorted(k for k in lines if k[:3] == (dataset, model, seed)):
+            color = f"C{key[3]}"
+            for i, curve in enumerate(lines[key]):
+                ax.plot(curve.coords[0], curve.loss, color=color, lw=1.2, alpha=0.8,
+                        label=_generation_label(key[3]) if i == 0 else None)
+        ax.set_xlabel("step along a filter-normalized direction")
+        ax.set_ylabel("training loss")
+        ax.set_title(f"{dataset} · {model} · seed {seed}", fontsize=10)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def landscape_planes(planes: dict) -> Figure:
+    """2D training-loss contours of a teacher and its student, side by side, shared levels."""
+    fig, axes = plt.subplots(1, len(planes), figsize=(5.2 * len(planes), 4.4), squeeze=False)
+    finite = np.concatenate([s.loss[np.isfinite(s.loss)].ravel() for s in planes.values()])
+    levels = np.linspace(finite.min(), np.percentile(finite, 95), 15)
+    for (name, s), ax in zip(planes.items(), axes[0]):
+        a, b = np.meshgrid(s.coords[0], s.coords[1], indexing="ij")
+        contour = ax.contourf(a, b, s.loss, levels=levels, cmap="viridis", extend="max")
+        ax.contour(a, b, s.loss, levels=levels, colors="k", linewidths=0.3)
+        ax.plot(0, 0, "r*", ms=10)
+        ax.set_title(f"{name}: training loss")
+        ax.set_xlabel("direction 1")
+        ax.set_ylabel("direction 2")
+        ax.set_aspect("equal")
+    fig.colorbar(contour, ax=axes[0].tolist(), shrink=0.85)
+    return fig
+
+
+def interpolation_paths(interpolations: dict) -> Figure:
+    """Training loss and accuracy on the line from each teacher (t = 0) to its student (t = 1)."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for (dataset, model, seed), s in sorted(interpolations.items()):
+        ax_loss.plot(s.coords[0], s.loss, "o-", ms=3, label=f"{model} seed {seed}")
+        ax_acc.plot(s.coords[0], s.accuracy, "o-", ms=3)
+    for ax, label in ((ax_loss, "training loss"), (ax_acc, "training accuracy (%)")):
+        ax.axvline(0, color="0.5", lw=0.8)
+        ax.axvline(1, color="0.5", lw=0.8)
+        ax.set_xlabel("t: (1 − t)·teacher + t·student")
+        ax.set_ylabel(label)
+    ax_loss.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .config import StudentBeatsTeacherConfig
-from .lab import Lab, base_spec, kd_weights
+from .lab import Lab
 from .stats import mean_ci
 
 RULE = ("holds if in every setting every generation's mean test-accuracy gain over its own teacher "
@@ -62,18 +62,14 @@ class StudentTeacherResult:
 def run(config: StudentBeatsTeacherConfig, lab: Lab | None = None) -> StudentTeacherResult:
     lab = lab or Lab.from_config(config)
     rows = []
-    for dataset in config.datasets:
-        for model in config.models:
-            for seed in range(config.first_seed, config.first_seed + config.seeds):
-                chain = lab.chain(base_spec(config, dataset, model, seed), config.generations,
-                                  kd_weights(config))
-                for trained in chain:
-                    m = trained.metrics
-                    rows.append({"dataset": dataset, "model": model, "seed": seed,
-                                 "generation": trained.spec.generation,
-                                 "test_acc": m["test_acc"], "train_acc": m["train_acc"],
-                                 "gap": m["train_acc"] - m["test_acc"], "wall_s": m["wall_s"],
-                                 "trained_now": trained.trained_now, "key": trained.key})
+    for dataset, model, seed, chain in lab.all_chains(config):
+        for trained in chain:
+            m = trained.metrics
+            rows.append({"dataset": dataset, "model": model, "seed": seed,
+                         "generation": trained.spec.generation, "test_acc": m["test_acc"],
+                         "train_acc": m["train_acc"], "gap": m["train_acc"] - m["test_acc"],
+                         "wall_s": m["wall_s"], "trained_now": trained.trained_now,
+                         "key": trained.key})
     table = pd.DataFrame(rows)
     gains = analyse(table)
     return StudentTeacherResult(table, gains, verdict(gains), str(lab.device))

@@ -3,7 +3,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sdcore.config import ConfigError, StudentBeatsTeacherConfig as Config
+import dataclasses
+
+from sdcore.config import NOTEBOOK_CONFIGS, ConfigError, StudentBeatsTeacherConfig as Config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,14 +40,44 @@ def test_good_parameters_are_frozen_and_coerced():
         config.lr = 0.5
 
 
-@pytest.mark.parametrize("path", sorted(ROOT.glob("parameters/*/01_student_beats_teacher.yaml")),
-                         ids=lambda p: p.parent.name)
-def test_every_profile_file_validates(path):
-    config = Config.from_params(yaml.safe_load(path.read_text()))
+PARAMETER_FILES = sorted(ROOT.glob("parameters/*/*.yaml"))
+
+
+@pytest.mark.parametrize("path", PARAMETER_FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_parameters_file_validates(path):
+    config = NOTEBOOK_CONFIGS[path.stem].from_params(yaml.safe_load(path.read_text()))
     assert config.profile == path.parent.name
+
+
+def training_params(path: Path) -> dict:
+    """The resolved C1 parameters (data, model, recipe, seeds) of a parameters file."""
+    names = {f.name for f in dataclasses.fields(Config)}
+    params = yaml.safe_load(path.read_text())
+    return Config.from_params({k: v for k, v in params.items() if k in names}).as_dict()
+
+
+@pytest.mark.parametrize("path", [p for p in PARAMETER_FILES
+                                  if p.stem != "01_student_beats_teacher"],
+                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_later_notebooks_reuse_the_models_of_c1(path):
+    """Same training keys as 01 in the same profile (at most as many seeds), so the run store
+    serves their models."""
+    ours = training_params(path)
+    c1 = training_params(path.with_name("01_student_beats_teacher.yaml"))
+    assert ours.pop("seeds") <= c1.pop("seeds")
+    assert ours == c1
 
 
 def test_reference_documents_every_parameter():
     rows = Config.reference()
     assert [r["name"] for r in rows][-1] == "generations"
     assert all(r["help"] for r in rows)
+
+
+@pytest.mark.parametrize("path", PARAMETER_FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_parameters_files_name_every_training_key(path):
+    """Notebook defaults must never decide which models a profile trains."""
+    optional = {"data_root", "download", "run_store"}
+    required = {f.name for f in dataclasses.fields(Config)} - optional
+    assert required <= set(yaml.safe_load(path.read_text())), sorted(
+        required - set(yaml.safe_load(path.read_text())))
