@@ -2,8 +2,9 @@
 
 H is the Hessian of the mean loss over all samples of ``data`` with respect to the model's
 trainable parameters, flattened into one vector of length n. It is never formed: every method
-works through Hessian-vector products (HVPs) by double backward, each costing about two
-forward-backward passes over ``data`` (probes sharing a batch share one forward pass).
+works through Hessian-vector products (HVPs) by double backward through a gradient graph that
+is built once and kept (``keep_graph``): each HVP then costs about one backward pass over ``data``
+(about two forward-backward passes when the graph is not kept).
 
 - ``eigenvalues``: Lanczos with full reorthogonalization, stopped on Ritz residuals;
   m iterations cost m HVPs and O(m·n) memory for the Krylov basis.
@@ -117,12 +118,16 @@ class Hessian:
     no dropout); otherwise in the caller's mode, and buffers updated by the forward passes are
     restored. Modules' training flags and parameters' ``.grad`` and ``requires_grad`` are
     restored after every call. ``device`` and ``dtype`` default to the trainable parameters';
-    given ones must match them, since the model is never moved or converted.
+    given ones must match them, since the model is never moved or converted. With
+    ``keep_graph`` (default) the gradient's graph is built once and kept, so each later
+    Hessian-vector product costs one double-backward pass and no forward pass, for the memory
+    of the activations of all of ``data``; the weights must not change meanwhile.
     """
 
     def __init__(self, model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor],
                  data: Batch | Iterable[Batch], *, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None, bn_eval: bool = True):
+                 dtype: torch.dtype | None = None, bn_eval: bool = True,
+                 keep_graph: bool = True):
         self.params = [p for p in model.parameters() if p.requires_grad]
         if not self.params:
             raise CurvatureError("model has no trainable parameters (none with requires_grad)")
@@ -142,6 +147,8 @@ class Hessian:
         self.samples = sum(len(x) for x, _ in self.batches)
         self.dim = sum(p.numel() for p in self.params)
         self.matvecs = 0
+        self.keep_graph = keep_graph
+        self._cached: list[Tensor | None] | None = None
 
     @contextmanager
     def _evaluation(self) -> Iterator[None]:
@@ -164,29 +171,42 @@ class Hessian:
                 for b, saved in buffers:
                     b.copy_(saved)
 
+    def _gradients(self) -> list[Tensor | None]:
+        """Per batch, the flat gradient of its share of the loss, with its graph (None where the
+        gradient does not depend on the parameters). Cached when ``keep_graph``."""
+        if self._cached is not None:
+            return self._cached
+        flats: list[Tensor | None] = []
+        for i, (x, y) in enumerate(self.batches):
+            loss = self.loss_fn(self.model(x), y)
+            if loss.ndim != 0:
+                raise CurvatureError("loss_fn must return a scalar (the batch mean)")
+            if not torch.isfinite(loss):
+                raise CurvatureError(f"loss is not finite ({loss.item()}) on batch {i}")
+            grads = torch.autograd.grad(loss * (len(x) / self.samples), self.params,
+                                        create_graph=True, allow_unused=True,
+                                        materialize_grads=True)
+            flat = torch.cat([g.reshape(-1) for g in grads])
+            flats.append(flat if flat.requires_grad else None)  # None: constant gradient, H = 0
+        if self.keep_graph:
+            self._cached = flats
+        return flats
+
     def hvp_many(self, vectors: Tensor) -> Tensor:
-        """H @ v for each row v of ``vectors`` (k × n); one forward pass per batch for all."""
+        """H @ v for each row v of ``vectors`` (k × n); one forward pass per batch for all
+        (none at all once the gradient graph is kept)."""
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise CurvatureError(f"vectors must have shape (k, {self.dim}), got "
                                  f"{tuple(vectors.shape)}")
         vectors = vectors.to(self.device, self.dtype)
         out = torch.zeros_like(vectors)
         with self._evaluation():
-            for i, (x, y) in enumerate(self.batches):
-                loss = self.loss_fn(self.model(x), y)
-                if loss.ndim != 0:
-                    raise CurvatureError("loss_fn must return a scalar (the batch mean)")
-                if not torch.isfinite(loss):
-                    raise CurvatureError(f"loss is not finite ({loss.item()}) on batch {i}")
-                grads = torch.autograd.grad(loss * (len(x) / self.samples), self.params,
-                                            create_graph=True, allow_unused=True,
-                                            materialize_grads=True)
-                flat = torch.cat([g.reshape(-1) for g in grads])
-                if not flat.requires_grad:  # gradient constant in the parameters: H = 0
+            for flat in self._gradients():
+                if flat is None:
                     continue
                 for j, v in enumerate(vectors):
                     hv = torch.autograd.grad(flat, self.params, grad_outputs=v,
-                                             retain_graph=j + 1 < len(vectors),
+                                             retain_graph=self.keep_graph or j + 1 < len(vectors),
                                              allow_unused=True, materialize_grads=True)
                     out[j] += torch.cat([h.reshape(-1) for h in hv])
         if not torch.isfinite(out).all():
@@ -271,14 +291,16 @@ class Hessian:
                           converged=bool((residuals <= tol * values.abs()).all()))
 
     def trace(self, probes: int = 100, *, seed: int = 0, batch: int = 10, deflate: int = 0,
-              rtol: float | None = None, max_iter: int = 100) -> TraceEstimate:
+              rtol: float | None = None, max_iter: int = 100,
+              eigenpairs: Eigenpairs | None = None) -> TraceEstimate:
         """Hutchinson's estimate of tr(H) from at most ``probes`` Rademacher probes.
 
         ``deflate=k`` takes the trace of the top-k eigenspace V exactly (k Lanczos pairs, up to
         ``max_iter`` extra HVPs) and applies Hutchinson to (I−VVᵀ)H(I−VVᵀ); the sum is unbiased
         for any orthonormal V, with less variance when V holds the dominant eigenvectors.
         ``batch`` probes share each forward pass; with ``rtol`` it stops once
-        stderr ≤ rtol·|value|.
+        stderr ≤ rtol·|value|. Pass ``eigenpairs`` already computed to deflate their top
+        ``deflate`` pairs without new HVPs.
         """
         if probes < 2:
             raise CurvatureError(f"probes={probes}: a standard error needs at least 2")
@@ -288,8 +310,10 @@ class Hessian:
         gen = torch.Generator().manual_seed(seed)
         exact, basis = 0.0, None
         if deflate:
-            pairs = self.eigenvalues(deflate, max_iter=max(max_iter, deflate), seed=seed)
-            exact, basis = sum(pairs.values), torch.stack(pairs.vectors)
+            pairs = (eigenpairs if eigenpairs is not None and len(eigenpairs.values) >= deflate
+                     else self.eigenvalues(deflate, max_iter=max(max_iter, deflate), seed=seed))
+            exact = sum(pairs.values[:deflate])
+            basis = torch.stack(pairs.vectors[:deflate]).to(self.device, self.dtype)
         samples = torch.empty(0, dtype=torch.float64)
         while len(samples) < probes:
             z = self._random(gen, min(batch, probes - len(samples)), True)

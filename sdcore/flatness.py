@@ -90,7 +90,7 @@ def measure(trained: Trained, batches: list, config: FlatterMinimaConfig,
     pairs = hessian.eigenvalues(config.top_n, max_iter=config.lanczos_max_iter,
                                 tol=config.lanczos_tol)
     trace = hessian.trace(config.trace_probes, deflate=min(config.trace_deflate, hessian.dim),
-                          max_iter=config.lanczos_max_iter)
+                          max_iter=config.lanczos_max_iter, eigenpairs=pairs)
     density = (hessian.density(config.density_iterations, config.density_runs)
                if with_density else None)
     row = {"lambda_max": pairs.values[0], "trace": trace.value, "trace_stderr": trace.stderr,
@@ -110,11 +110,12 @@ def crosscheck(trained: Trained, batches: list, config: FlatterMinimaConfig) -> 
     ours = Hessian(trained.model, F.cross_entropy, [(x, y)])
     rows = []
     start = time.perf_counter()
-    top = ours.eigenvalues(1, max_iter=config.lanczos_max_iter, tol=1e-4).values[0]
-    rows.append({"quantity": "λ_max", "tool": "sdcore", "value": top, "stderr": 0.0,
+    pairs = ours.eigenvalues(max(1, config.trace_deflate), max_iter=config.lanczos_max_iter,
+                             tol=1e-4)
+    rows.append({"quantity": "λ_max", "tool": "sdcore", "value": pairs.values[0], "stderr": 0.0,
                  "seconds": time.perf_counter() - start})
     start = time.perf_counter()
-    trace = ours.trace(config.trace_probes, deflate=config.trace_deflate)
+    trace = ours.trace(config.trace_probes, deflate=config.trace_deflate, eigenpairs=pairs)
     rows.append({"quantity": "trace", "tool": "sdcore", "value": trace.value,
                  "stderr": trace.stderr, "seconds": time.perf_counter() - start})
     ref = PyHessian(model, torch.nn.CrossEntropyLoss(), data=(x, y), cuda=x.is_cuda)

@@ -193,3 +193,13 @@ def test_non_finite_hessian_vector_product_is_rejected():
     h = Hessian(model, lambda out, t: (out - t).abs().sqrt().mean(), (x, y))  # √|r| at r = 0
     with pytest.raises(CurvatureError, match="Hessian-vector product is not finite"):
         h.hvp(torch.ones(h.dim, dtype=torch.float64))
+
+
+def test_trace_reuses_given_eigenpairs(mlp):
+    model, loss_fn, x, y, exact = mlp
+    h = Hessian(model, loss_fn, (x, y))
+    pairs = h.eigenvalues(top_n=3, tol=1e-8)
+    before = h.matvecs
+    est = h.trace(probes=200, deflate=3, eigenpairs=pairs)
+    assert est.matvecs == h.matvecs - before == 200
+    assert abs(est.value - float(exact.trace())) <= 4 * est.stderr
