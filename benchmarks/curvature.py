@@ -17,9 +17,7 @@ cross-entropy over ``--images`` training images of 1×28×28, in eval mode, on t
 - spectral density: sdcore's stochastic Lanczos quadrature (PyHessian's calls ``torch.eig``).
 
 Times are wall clock, best of ``--repeats``, each from the trained model to the answer (PyHessian's
-constructor, which takes the gradient once, included). PyHessian reuses that gradient's graph for
-every HVP; sdcore recomputes it per call. Run: python benchmarks/curvature.py (about 6 minutes
-on 2 CPU cores)
+constructor, which takes the gradient once, included). Run: python benchmarks/curvature.py
 """
 
 from __future__ import annotations
