@@ -235,6 +235,12 @@ class LossLandscapeConfig(StudentBeatsTeacherConfig):
     interpolation_margin: float = param(0.25, "the line runs from -margin to 1 + margin", min=0.0)
     direction_seed: int = param(0, "seed of the random directions", min=0)
 
+    def check(self) -> None:
+        super().check()
+        if self.sharpness_radius > self.line_radius:
+            raise ConfigError("parameter 'sharpness_radius': must not exceed 'line_radius' "
+                              f"({self.line_radius}), the 1D curves' span")
+
 
 NOTEBOOK_CONFIGS: dict[str, type[Config]] = {
     "01_student_beats_teacher": StudentBeatsTeacherConfig,

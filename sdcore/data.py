@@ -64,6 +64,12 @@ class ImageData:
         return mean, std
 
 
+def _rank_in_class(labels: Tensor, classes: int) -> Tensor:
+    """Position of each label among the earlier labels of its class (0, 1, 2, ...)."""
+    one_hot = F.one_hot(labels, classes)
+    return (one_hot.cumsum(0) * one_hot).sum(1) - 1
+
+
 def stratified_subset(data: ImageData, n: int) -> ImageData:
     """The first ``n`` training images of a fixed (seed 0) shuffle, classes taken in turn.
 
@@ -74,8 +80,7 @@ def stratified_subset(data: ImageData, n: int) -> ImageData:
     labels = data.train_y.cpu()
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
     shuffled = labels[order]
-    one_hot = F.one_hot(shuffled, data.num_classes)
-    rank = (one_hot.cumsum(0) * one_hot).sum(1) - 1  # position of each image within its class
+    rank = _rank_in_class(shuffled, data.num_classes)
     keep = order[torch.argsort(rank * data.num_classes + shuffled, stable=True)[:n]]
     keep = keep.sort().values.to(data.train_y.device)
     return replace(data, train_x=data.train_x[keep], train_y=data.train_y[keep])
@@ -237,9 +242,8 @@ def load_imagefolder(path: Path, size: int, test_fraction: float = 0.2) -> Image
     else:
         x, y, classes = _read_folder(path, size)
         order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
-        one_hot = F.one_hot(y[order], len(classes))
-        rank = (one_hot.cumsum(0) * one_hot).sum(1) - 1
-        counts = one_hot.sum(0)[y[order]]
+        rank = _rank_in_class(y[order], len(classes))
+        counts = torch.bincount(y, minlength=len(classes))[y[order]]
         is_test = rank < (counts * test_fraction).round().long()
         test_idx, train_idx = order[is_test].sort().values, order[~is_test].sort().values
         train_x, train_y, test_x, test_y = x[train_idx], y[train_idx], x[test_idx], y[test_idx]

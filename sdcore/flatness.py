@@ -27,7 +27,6 @@ from .config import FlatterMinimaConfig
 from .curvature import Hessian, SpectralDensity
 from .lab import Lab, Trained
 from .stats import mean_ci
-from .train import as_input
 
 MEASURES = ("lambda_max", "trace")
 RULE_C3 = ("holds if in every setting, for every generation, the mean paired change (student − its "
@@ -75,11 +74,9 @@ class FlatnessResult:
 
 def hessian_batches(lab: Lab, trained: Trained, config: FlatterMinimaConfig) -> list:
     """The fixed Hessian sample: the first ``hessian_samples`` training images, unaugmented."""
-    data = lab.data(trained.spec)
-    n = min(config.hessian_samples, len(data.train_y))
-    x, y = as_input(data.train_x[:n]), data.train_y[:n]
+    x, y = lab.training_sample(trained.spec, config.hessian_samples)
     b = config.hessian_batch
-    return [(x[i:i + b], y[i:i + b]) for i in range(0, n, b)]
+    return [(x[i:i + b], y[i:i + b]) for i in range(0, len(y), b)]
 
 
 def measure(trained: Trained, batches: list, config: FlatterMinimaConfig,

@@ -23,7 +23,7 @@ from .distill import KDWeights, cross_entropy_loss, distillation_loss
 from .models import build_model
 from .paths import data_root, runs_root
 from .store import RunStore, spec_key
-from .train import Recipe, evaluate, fit, resolve_device
+from .train import Recipe, as_input, evaluate, fit, resolve_device
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,12 @@ class Lab:
                                 spec.image_size or 32, spec.train_subset)
             self._data[k] = data.to(self.device)
         return self._data[k]
+
+    def training_sample(self, spec: ModelSpec, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first ``n`` training images of ``spec``'s data (unaugmented inputs) and labels."""
+        data = self.data(spec)
+        n = min(n, len(data.train_y))
+        return as_input(data.train_x[:n]), data.train_y[:n]
 
     def new_model(self, spec: ModelSpec) -> nn.Module:
         data = self.data(spec)

@@ -15,14 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm import tqdm
 
 from . import landscape
 from .config import LossLandscapeConfig
 from .flatness import paired_changes, rank_correlations, verdict_c3, verdict_c4
-from .lab import Lab, Trained
-from .train import as_input
+from .lab import Lab
 
 RULE_C3 = ("holds if in every setting, for every generation, the mean paired change (student − its "
            "teacher, by seed) of the sharpness (loss rise at ±radius along filter-normalized "
@@ -62,12 +60,6 @@ class LandscapeResult:
                 "models": self.table.drop(columns=["key"]).round(6).to_dict(orient="records")}
 
 
-def sample(lab: Lab, trained: Trained, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    data = lab.data(trained.spec)
-    n = min(n, len(data.train_y))
-    return as_input(data.train_x[:n]), data.train_y[:n]
-
-
 def sharpness(curves: list[landscape.Surface], radius: float) -> float:
     """Mean over directions and both signs of loss(±radius) − loss(0), read off the curves."""
     rises = []
@@ -81,13 +73,11 @@ def sharpness(curves: list[landscape.Surface], radius: float) -> float:
 def run(config: LossLandscapeConfig, lab: Lab | None = None) -> LandscapeResult:
     lab = lab or Lab.from_config(config)
     alphas = np.linspace(-config.line_radius, config.line_radius, config.line_points)
-    if not config.line_radius >= config.sharpness_radius:
-        raise ValueError("parameter 'sharpness_radius' must not exceed 'line_radius'")
     rows, lines, planes, interpolations = [], {}, {}, {}
     chains = lab.all_chains(config)
     bar = tqdm(total=sum(len(c[3]) for c in chains), desc="landscapes", unit="model", ncols=100)
     for dataset, model, seed, chain in chains:
-        x, y = sample(lab, chain[0], config.landscape_samples)
+        x, y = lab.training_sample(chain[0].spec, config.landscape_samples)
         for trained in chain:
             curves = [landscape.line(trained.model,
                                      landscape.random_direction(trained.model,

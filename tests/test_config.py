@@ -81,3 +81,10 @@ def test_parameters_files_name_every_training_key(path):
     required = {f.name for f in dataclasses.fields(Config)} - optional
     assert required <= set(yaml.safe_load(path.read_text())), sorted(
         required - set(yaml.safe_load(path.read_text())))
+
+
+def test_landscape_radii_are_checked_before_any_work():
+    from sdcore.config import LossLandscapeConfig
+
+    with pytest.raises(ConfigError, match="'sharpness_radius': must not exceed 'line_radius'"):
+        LossLandscapeConfig.from_params({"line_radius": 0.5, "sharpness_radius": 1.0})
