@@ -16,6 +16,7 @@ from typing import Any, Callable
 DATASETS = ("synthetic", "fashion-mnist", "cifar10", "cifar100", "imagefolder:<path>")
 MODELS = ("resnet8", "resnet14", "resnet20", "resnet18", "resnet34", "vgg11", "vgg16")
 SCHEDULES = ("cosine", "step")
+AVERAGES = ("logits", "probabilities")  # how an ensemble averages its members
 
 
 class ConfigError(ValueError):
@@ -156,6 +157,8 @@ class ExperimentConfig(Config):
     width: float = param(1.0, "width multiplier of the model's channels", min=0.125, max=8.0)
     train_subset: int = param(0, "train on this many training images (a fixed, class-stratified "
                               "subset), or 0 for all of them", min=0)
+    test_subset: int = param(0, "evaluate on this many test images (a fixed, class-stratified "
+                             "subset), or 0 for all of them", min=0)
     image_size: int = param(32, "side of the square images an imagefolder dataset is resized to",
                             min=8, max=512)
     data_root: str = param("", "where datasets are looked for and downloaded; empty means <repo>/data")
@@ -191,6 +194,43 @@ class StudentBeatsTeacherConfig(ExperimentConfig):
 
     generations: int = param(2, "students per chain; student k is distilled from student k-1 "
                              "(born-again style), student 1 from the teacher", min=1, max=20)
+
+
+@dataclass(frozen=True)
+class AmplifiedRegularizationConfig(StudentBeatsTeacherConfig):
+    """Claim C2 against Mobahi et al. 2020: kernel ridge self-distillation, then deep chains."""
+
+    generations: int = param(5, "students per chain in each variant; student k is distilled from "
+                             "student k-1, student 1 from the teacher", min=1, max=20)
+    kernel_points: int = param(11, "training points of the toy problem (noisy samples of "
+                               "sin(2πx) on [0, 1])", min=2, max=1000)
+    kernel_noise: float = param(0.5, "standard deviation of the noise added to the toy labels",
+                                min=0.0)
+    kernel_width: float = param(0.15, "width σ of the RBF kernel exp(-(x-x')²/(2σ²))",
+                                min=1.0e-3)
+    kernel_ridge: float = param(0.1, "ridge c of every round's kernel ridge regression",
+                                min=1.0e-9)
+    kernel_rounds: int = param(20, "self-distillation rounds of the toy problem", min=2, max=1000)
+    kernel_mix: float = param(0.3, "weight of the ground truth in the mixed variant's targets: "
+                              "mix·y + (1 - mix)·previous predictions", min=1.0e-3, max=1.0)
+    kernel_seed: int = param(0, "seed of the toy problem's noise", min=0)
+
+    def check(self) -> None:
+        super().check()
+        for key in ("weight_ce", "weight_kd", "weight_decay"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"parameter {key!r}: must be > 0 here, since the variants "
+                                  "compare it with 0 (labels + KD against KD only, weight decay "
+                                  "against none)")
+
+
+@dataclass(frozen=True)
+class MultiViewConfig(ExperimentConfig):
+    """Claim C2 against Allen-Zhu & Li 2020: ensembles and the student's starting point."""
+
+    ensemble_average: str = param("logits", "how the ensemble of teacher and independent network "
+                                  "averages: logits (the networks' outputs, as in Allen-Zhu & Li) "
+                                  "or probabilities", choices=AVERAGES)
 
 
 @dataclass(frozen=True)
@@ -244,6 +284,8 @@ class LossLandscapeConfig(StudentBeatsTeacherConfig):
 
 NOTEBOOK_CONFIGS: dict[str, type[Config]] = {
     "01_student_beats_teacher": StudentBeatsTeacherConfig,
+    "02a_amplified_regularization": AmplifiedRegularizationConfig,
+    "02b_multi_view": MultiViewConfig,
     "03_flatter_minima": FlatterMinimaConfig,
     "04_loss_landscape": LossLandscapeConfig,
 }

@@ -1,7 +1,8 @@
-"""Sphinx extension: the ``claims-dashboard`` directive, a table of every claim's verdict.
+"""Sphinx extension: the ``claims-dashboard`` table of every claim's verdict, and the
+``verdict-badge`` that opens each claim page.
 
-Rows come from the results records (``results/<profile>/*.json``) at build time, so the intro page
-always shows the verdicts of the notebooks as last run; a claim with no record says so.
+Both read the results records (``results/<profile>/*.json``) at build time, so the book always shows
+the verdicts of the notebooks as last run; a claim with no record says so.
 """
 
 from __future__ import annotations
@@ -14,29 +15,35 @@ from sphinx import addnodes
 from sphinx.application import Sphinx
 
 from .paths import project_root
-from .results import read_records
+from .results import latest_record
 
 CLAIMS = {  # id: (statement, notebooks that test it)
     "C1": ("A self-distilled student beats its own, even highly accurate, teacher.",
            ["01_student_beats_teacher"]),
     "C2": ("The best-known theories of why (amplified regularization; multi-view) meet "
-           "contradicting examples.", []),
+           "contradicting examples.", ["02a_amplified_regularization", "02b_multi_view"]),
     "C3": ("Self-distillation reaches flatter minima.",
            ["03_flatter_minima", "04_loss_landscape"]),
     "C4": ("Flatter minima are why the student generalizes better.",
            ["03_flatter_minima", "04_loss_landscape"]),
 }
-HEADERS = ("claim", "notebook", "verdict", "headline number", "profile")
+HEADERS = ("claim", "verdict", "evidence: each notebook's latest run")
+COMBINED_RULE = ("holds if some notebook's verdict is holds and none is fails; fails if some is "
+                 "fails and none holds; mixed if both occur; inconclusive otherwise")
+
+
+def combined_verdict(verdicts: list[str]) -> str:
+    """One verdict per claim from its notebooks' verdicts, by COMBINED_RULE."""
+    holds, fails = "holds" in verdicts, "fails" in verdicts
+    if holds and fails:
+        return "mixed"
+    return "holds" if holds else "fails" if fails else "inconclusive"
 
 
 def _cell(*children: nodes.Node) -> nodes.entry:
     entry = nodes.entry()
     entry += nodes.paragraph("", "", *children) if children else nodes.paragraph()
     return entry
-
-
-def _claim_cell(claim: str, statement: str) -> nodes.entry:
-    return _cell(nodes.strong(claim, claim), nodes.Text(f" {statement}"))
 
 
 def _row(cells: list[nodes.entry]) -> nodes.row:
@@ -52,40 +59,81 @@ def _doc_link(notebook: str) -> nodes.Node:
     return ref
 
 
+def _verdict(verdict: str) -> nodes.Node:
+    return nodes.strong(verdict, verdict, classes=[f"verdict-{verdict.split()[0]}"])
+
+
+def _evidence(notebook: str, record: dict | None) -> nodes.paragraph:
+    """``notebook: verdict — headline (profile profile)``, or that it has not run."""
+    para = nodes.paragraph("", "", _doc_link(notebook), nodes.Text(": "))
+    if record is None:
+        para += nodes.emphasis("not run yet", "not run yet")
+        return para
+    headline = record["numbers"].get("headline", "")
+    para += _verdict(record["verdict"])
+    para += nodes.Text(f" — {headline} ({record['profile']} profile)")
+    return para
+
+
 class ClaimsDashboard(Directive):
-    """One row per claim and notebook result; the verdict is the record's, never typed in."""
+    """One row per claim: its combined verdict, and each notebook's latest verdict and headline
+    number; verdicts come from the results records, never typed in."""
 
     def run(self) -> list[nodes.Node]:
-        root = project_root(Path(self.state.document.settings.env.srcdir))
-        records = read_records(root)
+        env = self.state.document.settings.env
+        root = project_root(Path(env.srcdir))
         for path in sorted((root / "results").glob("*/*.json")):
-            self.state.document.settings.env.note_dependency(str(path))
+            env.note_dependency(str(path))
         table = nodes.table(classes=["claims-dashboard"])
         group = nodes.tgroup(cols=len(HEADERS))
         table += group
-        group.extend(nodes.colspec(colwidth=w) for w in (34, 22, 12, 24, 8))
+        group.extend(nodes.colspec(colwidth=w) for w in (30, 12, 58))
         head = nodes.thead()
         head += _row([_cell(nodes.Text(h)) for h in HEADERS])
         body = nodes.tbody()
         for claim, (statement, notebooks) in CLAIMS.items():
-            own = [r for r in records if r["claim"] == claim]
-            if not own:
-                status = "no notebook yet" if not notebooks else "not run yet"
-                body += _row([_claim_cell(claim, statement),
-                              _cell(*(_doc_link(n) for n in notebooks)),
-                              _cell(nodes.emphasis(status, status)), _cell(), _cell()])
-            for r in own:
-                verdict = nodes.strong(r["verdict"], r["verdict"],
-                                       classes=[f"verdict-{r['verdict']}"])
-                body += _row([_claim_cell(claim, statement),
-                              _cell(_doc_link(r["notebook"])), _cell(verdict),
-                              _cell(nodes.Text(str(r["numbers"].get("headline", "")))),
-                              _cell(nodes.Text(r["profile"]))])
+            records = {nb: latest_record(nb, claim, root) for nb in notebooks}
+            ran = [r["verdict"] for r in records.values() if r is not None]
+            verdict = combined_verdict(ran) if ran else "not run yet"
+            evidence = nodes.entry()
+            evidence.extend(_evidence(nb, r) for nb, r in records.items())
+            claim_cell = _cell(nodes.strong(claim, claim), nodes.Text(f" {statement}"))
+            body += _row([claim_cell, _cell(_verdict(verdict)), evidence])
         group += head
         group += body
-        return [table]
+        rule = nodes.paragraph(text=f"A claim's verdict combines its notebooks': {COMBINED_RULE}.")
+        return [table, rule]
+
+
+class VerdictBadge(Directive):
+    """``{verdict-badge} C1 [C4 ...]``: each claim's verdict on this page, from the newest results
+    record of this notebook (any profile), with the profile and the record's date."""
+
+    required_arguments = 1
+    optional_arguments = 5
+
+    def run(self) -> list[nodes.Node]:
+        env = self.state.document.settings.env
+        root = project_root(Path(env.srcdir))
+        notebook = Path(env.docname).name
+        paragraph = nodes.paragraph(classes=["verdict-badges"])
+        for claim in self.arguments:
+            if claim not in CLAIMS:
+                raise self.error(f"unknown claim {claim!r}; known: {', '.join(CLAIMS)}")
+            record = latest_record(notebook, claim, root)
+            verdict = record["verdict"] if record else "not run yet"
+            paragraph += nodes.inline(f"{claim}: {verdict}", f"{claim}: {verdict}",
+                                      classes=["verdict-badge", f"verdict-{verdict.split()[0]}"])
+            if record:
+                when = str(record["provenance"].get("started", ""))[:10]
+                text = f" {record['profile']} profile, run {when} "
+                paragraph += nodes.inline(text, text, classes=["verdict-source"])
+        for path in sorted((root / "results").glob(f"*/{notebook}*.json")):
+            env.note_dependency(str(path))
+        return [paragraph]
 
 
 def setup(app: Sphinx) -> dict:
     app.add_directive("claims-dashboard", ClaimsDashboard)
+    app.add_directive("verdict-badge", VerdictBadge)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -70,20 +70,22 @@ def _rank_in_class(labels: Tensor, classes: int) -> Tensor:
     return (one_hot.cumsum(0) * one_hot).sum(1) - 1
 
 
-def stratified_subset(data: ImageData, n: int) -> ImageData:
-    """The first ``n`` training images of a fixed (seed 0) shuffle, classes taken in turn.
+def stratified_subset(data: ImageData, n: int, split: str = "train") -> ImageData:
+    """The first ``n`` images of ``split`` ("train" or "test") in a fixed (seed 0) shuffle, classes
+    taken in turn.
 
     Independent of the training seed, so every seed of an experiment sees the same images.
     """
-    if n <= 0 or n >= len(data.train_y):
+    x, y = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")
+    if n <= 0 or n >= len(y):
         return data
-    labels = data.train_y.cpu()
+    labels = y.cpu()
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
     shuffled = labels[order]
     rank = _rank_in_class(shuffled, data.num_classes)
     keep = order[torch.argsort(rank * data.num_classes + shuffled, stable=True)[:n]]
-    keep = keep.sort().values.to(data.train_y.device)
-    return replace(data, train_x=data.train_x[keep], train_y=data.train_y[keep])
+    keep = keep.sort().values.to(y.device)
+    return replace(data, **{f"{split}_x": x[keep], f"{split}_y": y[keep]})
 
 
 def random_crop_flip(x: Tensor, pad: int, flip: bool, generator: torch.Generator) -> Tensor:
@@ -264,7 +266,7 @@ def _download(fetch, allowed: bool) -> str:
 
 
 def load_dataset(name: str, root: str | Path, download: bool = True, image_size: int = 32,
-                 train_subset: int = 0) -> ImageData:
+                 train_subset: int = 0, test_subset: int = 0) -> ImageData:
     """Load dataset ``name`` into CPU memory (call ``.to(device)`` to move it)."""
     root = Path(root)
     if name == "synthetic":
@@ -277,4 +279,4 @@ def load_dataset(name: str, root: str | Path, download: bool = True, image_size:
         data = load_imagefolder(Path(name.split(":", 1)[1]).expanduser(), image_size)
     else:
         raise ValueError(f"unknown dataset {name!r}")
-    return stratified_subset(data, train_subset)
+    return stratified_subset(stratified_subset(data, train_subset), test_subset, "test")

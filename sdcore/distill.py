@@ -8,6 +8,7 @@ term's gradient scale independent of T. Costs one teacher forward pass per batch
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -15,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .config import AVERAGES
 from .train import BatchLoss, autocast, predict_logits
 
 
@@ -40,6 +42,35 @@ def kd_loss(student_logits: Tensor, teacher_logits: Tensor, labels: Tensor,
                       log_target=True)
         loss = loss + kd.weight_kd * t * t * kl
     return loss
+
+
+def ensemble_logits(logits: list[Tensor], average: str) -> Tensor:
+    """One ensemble prediction from its members' logits.
+
+    ``"logits"``: the mean of the members' logits (Allen-Zhu & Li's ensemble, the average of the
+    networks' outputs). ``"probabilities"``: the log of the mean of their softmax probabilities.
+    Either is a valid logit vector, so a student distils from it like from a single teacher.
+    """
+    stacked = torch.stack(logits)
+    if average == "logits":
+        return stacked.mean(0)
+    if average == "probabilities":
+        return torch.logsumexp(F.log_softmax(stacked, dim=-1), dim=0) - math.log(len(logits))
+    raise ValueError(f"unknown average {average!r}; allowed: {', '.join(AVERAGES)}")
+
+
+class Ensemble(nn.Module):
+    """Models whose predictions are averaged by ``ensemble_logits``."""
+
+    def __init__(self, members: list[nn.Module], average: str):
+        super().__init__()
+        if average not in AVERAGES:
+            raise ValueError(f"unknown average {average!r}; allowed: {', '.join(AVERAGES)}")
+        self.members = nn.ModuleList(members)
+        self.average = average
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ensemble_logits([m(x).float() for m in self.members], self.average)
 
 
 def cross_entropy_loss(logits: Tensor, labels: Tensor, inputs: Tensor, idx: Tensor) -> Tensor:

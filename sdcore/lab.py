@@ -12,14 +12,14 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.nn as nn
 
 from .config import ExperimentConfig, StudentBeatsTeacherConfig
 from .data import ImageData, load_dataset
-from .distill import KDWeights, cross_entropy_loss, distillation_loss
+from .distill import Ensemble, KDWeights, cross_entropy_loss, distillation_loss
 from .models import build_model
 from .paths import data_root, runs_root
 from .store import RunStore, spec_key
@@ -39,7 +39,9 @@ class ModelSpec:
     seed: int
     generation: int = 0  # 0 = teacher trained on labels; k = k-th distilled student
     kd: KDWeights | None = None
-    teacher: str | None = None  # store key of the teacher
+    teacher: str | None = None  # store key of the teacher ("k1+k2" for an ensemble of teachers)
+    init_seed: int | None = None  # seeds the initial weights instead of training_seed
+    test_subset: int = 0  # evaluate on this many test images (0: all of them)
 
     @property
     def training_seed(self) -> int:
@@ -47,7 +49,12 @@ class ModelSpec:
         return self.seed * 100 + self.generation
 
     def as_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The spec as stored; fields added later appear only when set, so older keys stay valid."""
+        spec = dataclasses.asdict(self)
+        for name, unset in LATER_FIELDS.items():
+            if spec[name] == unset:
+                del spec[name]
+        return spec
 
     @property
     def key(self) -> str:
@@ -58,6 +65,9 @@ class ModelSpec:
                                    teacher=teacher_key)
 
 
+LATER_FIELDS = {"init_seed": None, "test_subset": 0}  # ModelSpec fields and their unset values
+
+
 @dataclass
 class Trained:
     spec: ModelSpec
@@ -66,13 +76,27 @@ class Trained:
     metrics: dict[str, Any]
     trained_now: bool = False
 
+    def row(self) -> dict[str, Any]:
+        """The metrics every claim's table records for a model."""
+        return {"test_acc": self.metrics["test_acc"], "train_acc": self.metrics["train_acc"],
+                "trained_now": self.trained_now, "key": self.key}
+
+
+def settings_and_seeds(config: ExperimentConfig) -> Iterator[tuple[str, str, int]]:
+    """(dataset, model, seed) for every setting of ``config`` and each of its seeds."""
+    for dataset in config.datasets:
+        for model in config.models:
+            for seed in range(config.first_seed, config.first_seed + config.seeds):
+                yield dataset, model, seed
+
 
 def base_spec(config: ExperimentConfig, dataset: str, model: str, seed: int) -> ModelSpec:
     """The teacher spec of one setting and seed of ``config``."""
     recipe = Recipe(config.epochs, config.batch_size, config.lr, config.momentum, config.nesterov,
                     config.weight_decay, config.schedule, config.augment)
     image_size = config.image_size if dataset.startswith("imagefolder:") else 0
-    return ModelSpec(dataset, config.train_subset, image_size, model, config.width, recipe, seed)
+    return ModelSpec(dataset, config.train_subset, image_size, model, config.width, recipe, seed,
+                     test_subset=config.test_subset)
 
 
 def kd_weights(config: ExperimentConfig) -> KDWeights:
@@ -96,10 +120,10 @@ class Lab:
 
     def data(self, spec: ModelSpec) -> ImageData:
         """The (subset of the) dataset of ``spec``, on the lab's device; loaded once."""
-        k = (spec.dataset, spec.train_subset, spec.image_size)
+        k = (spec.dataset, spec.train_subset, spec.image_size, spec.test_subset)
         if k not in self._data:
             data = load_dataset(spec.dataset, self.data_root, self.download,
-                                spec.image_size or 32, spec.train_subset)
+                                spec.image_size or 32, spec.train_subset, spec.test_subset)
             self._data[k] = data.to(self.device)
         return self._data[k]
 
@@ -111,7 +135,7 @@ class Lab:
 
     def new_model(self, spec: ModelSpec) -> nn.Module:
         data = self.data(spec)
-        torch.manual_seed(spec.training_seed)
+        torch.manual_seed(spec.training_seed if spec.init_seed is None else spec.init_seed)
         return build_model(spec.model, data.image_shape[0], data.num_classes,
                            spec.width).to(self.device)
 
@@ -141,6 +165,14 @@ class Lab:
         self.store.finish(key, {k: v.cpu() for k, v in model.state_dict().items()}, metrics)
         return Trained(spec, key, model, metrics, trained_now=True)
 
+    def ensemble(self, members: list[Trained], average: str) -> Trained:
+        """The members as one model (their logits or probabilities averaged), measured on the
+        members' data; its key joins theirs, so a student distilled from it is stored apart."""
+        spec = members[0].spec
+        model = Ensemble([m.model for m in members], average).eval()
+        return Trained(spec, "+".join(m.key for m in members), model,
+                       self.measure(model, self.data(spec)))
+
     @staticmethod
     def measure(model: nn.Module, data: ImageData) -> dict[str, float]:
         test, train = evaluate(model, data.test_x, data.test_y), evaluate(model, data.train_x,
@@ -153,8 +185,7 @@ class Lab:
         """(dataset, model, seed, chain) for every setting and seed of ``config``."""
         return [(dataset, model, seed, self.chain(base_spec(config, dataset, model, seed),
                                                   config.generations, kd_weights(config)))
-                for dataset in config.datasets for model in config.models
-                for seed in range(config.first_seed, config.first_seed + config.seeds)]
+                for dataset, model, seed in settings_and_seeds(config)]
 
     def chain(self, teacher_spec: ModelSpec, generations: int, kd: KDWeights) -> list[Trained]:
         """The teacher and ``generations`` students, each distilled from the one before."""

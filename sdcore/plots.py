@@ -197,3 +197,93 @@ def interpolation_paths(interpolations: dict) -> Figure:
     ax_loss.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def kernel_rounds(study) -> Figure:
+    """Kernel ridge self-distillation (a ``regularization_study.KernelStudy``): the fitted
+    functions, the test error by round, and every eigen-direction's cumulative shrinkage."""
+    p, table = study.problem, study.table()
+    best = int(table.test_mse_pure.idxmin())
+    last = len(table)
+    fig, (ax_f, ax_e, ax_s) = plt.subplots(1, 3, figsize=(15, 3.8))
+    ax_f.plot(p.x_test, p.y_test, color="k", lw=1, ls="--", label="sin(2πx), the truth")
+    ax_f.scatter(p.x, p.y, color="k", s=18, zorder=3, label="noisy training points")
+    for t, color in ((1, "C0"), (best, "C2"), (last, "C3")):
+        ax_f.plot(p.x_test, study.pure.test_pred[t - 1], color=color, label=f"round {t}")
+    ax_f.plot(p.x_test, study.mixed.test_pred[-1], color="C1", ls=":",
+              label=f"round {last}, ground truth mixed in")
+    ax_f.set_xlabel("x")
+    ax_f.set_title("fitted functions (pure self-distillation unless marked)", fontsize=10)
+    ax_f.legend(fontsize=7)
+    ax_e.plot(table.index, table.test_mse_pure, "o-", ms=3, label="pure")
+    ax_e.plot(table.index, table.test_mse_mixed, "s-", ms=3, label=f"mix = {study.mix}")
+    ax_e.set_xlabel("round")
+    ax_e.set_ylabel("test MSE against the truth")
+    ax_e.set_title("first better, then worse", fontsize=10)
+    ax_e.legend(fontsize=8)
+    rounds = np.arange(0, last + 1)
+    for k, (d, s) in enumerate(zip(study.basis.eigenvalues, study.basis.shrinkage)):
+        ax_s.semilogy(rounds, s ** rounds, color=plt.cm.viridis(k / len(study.basis.shrinkage)),
+                      label=f"λ = {d:.2g}" if k in (0, len(study.basis.shrinkage) - 1) else None)
+    ax_s.set_xlabel("round")
+    ax_s.set_ylabel("coefficient kept, (d/(d+c))^t")
+    ax_s.set_title("per eigen-direction: small eigenvalues go first", fontsize=10)
+    ax_s.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_by_variant(table: pd.DataFrame) -> Figure:
+    """Per setting: mean test accuracy by generation for each chain variant, with 95% intervals
+    and each seed's chain in faint lines."""
+    settings = list(table.groupby(["dataset", "model"], sort=False).groups)
+    fig, axes = plt.subplots(1, len(settings), figsize=(7 * len(settings), 4), squeeze=False)
+    for (dataset, model), ax in zip(settings, axes[0]):
+        rows = table[(table.dataset == dataset) & (table.model == model)]
+        for i, (variant, group) in enumerate(rows.groupby("variant", sort=False)):
+            color, shift = f"C{i}", (i - 1) * 0.08
+            for _, chain in group.groupby("seed"):
+                chain = chain.sort_values("generation")
+                ax.plot(chain.generation + shift, chain.test_acc, color=color, alpha=0.25, lw=0.8)
+            stats = [(g, *mean_ci(v.tolist())) for g, v in group.groupby("generation").test_acc]
+            g, mean, lo, hi = map(np.array, zip(*stats))
+            ax.errorbar(g + shift, mean, yerr=[mean - np.nan_to_num(lo, nan=mean),
+                                               np.nan_to_num(hi, nan=mean) - mean],
+                        fmt="o-", color=color, capsize=4, ms=5, label=variant)
+        generations = sorted(rows.generation.unique())
+        ax.set_xticks(generations, ["teacher" if g == 0 else str(g) for g in generations])
+        ax.set_xlabel("generation")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"{dataset} · {model}: mean and 95% CI (faint: seeds)", fontsize=10)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def multi_view(table: pd.DataFrame, comparisons: pd.DataFrame, roles: tuple[str, ...]) -> Figure:
+    """Per setting: every role's test accuracy (seeds joined by lines) and the paired
+    comparisons with their 95% intervals."""
+    settings = list(table.groupby(["dataset", "model"], sort=False).groups)
+    fig, axes = plt.subplots(len(settings), 2, figsize=(12, 3.8 * len(settings)), squeeze=False)
+    for (dataset, model), (ax_acc, ax_cmp) in zip(settings, axes):
+        rows = table[(table.dataset == dataset) & (table.model == model)]
+        acc = rows.pivot(index="seed", columns="role", values="test_acc")[list(roles)]
+        for _, seed_row in acc.iterrows():
+            ax_acc.plot(range(len(roles)), seed_row.values, "o-", color="0.6", alpha=0.6, ms=4)
+        ax_acc.plot(range(len(roles)), acc.mean().values, "D", color="C0", ms=8, label="mean")
+        ax_acc.set_xticks(range(len(roles)), [r.replace(" ", "\n", 1) for r in roles], fontsize=8)
+        ax_acc.set_ylabel("test accuracy (%)")
+        ax_acc.set_title(f"{dataset} · {model} (grey: seeds)", fontsize=10)
+        ax_acc.legend(fontsize=8)
+        cmp = comparisons[(comparisons.dataset == dataset) & (comparisons.model == model)]
+        for i, (_, r) in enumerate(cmp.iterrows()):
+            color = "C2" if r.ci_low > 0 else ("C3" if r.ci_high < 0 else "C1")
+            ax_cmp.errorbar(r.difference, i, xerr=_error(r.ci_low, r.difference, r.ci_high),
+                            fmt="o", color=color, capsize=4)
+        ax_cmp.axvline(0, color="k", lw=0.8)
+        ax_cmp.set_yticks(range(len(cmp)), list(cmp.comparison), fontsize=8)
+        ax_cmp.invert_yaxis()
+        ax_cmp.set_xlabel("paired difference in test accuracy (pp), 95% CI")
+        ax_cmp.set_title("green: CI > 0, red: CI < 0", fontsize=10)
+    fig.tight_layout()
+    return fig

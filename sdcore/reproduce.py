@@ -4,20 +4,22 @@
 ``parameters/<profile>/<name>.yaml``, in a kernel named explicitly and with its output logged. A
 notebook that fails stops the run with its name and cell; its partial output is kept under
 ``_build/papermill/`` and the committed notebook is left as it was. Executed notebooks replace those
-in ``book/claims/`` (atomically), then ``jupyter-book build . -W`` makes ``_build/html``.
+in ``book/claims/`` (atomically, papermill's injected-parameters cell collapsed), then
+``jupyter-book build . -W`` makes ``_build/html``, and every internal link of it is checked.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from .linkcheck import broken_links
 from .paths import project_root
 
 KERNEL = "python3"
@@ -56,6 +58,7 @@ def parameters_file(root: Path, profile: str, notebook: Path) -> Path:
 
 def execute(notebook: Path, parameters: Path, root: Path) -> Path:
     """Run ``notebook`` with ``parameters`` through papermill; replace it if it succeeds."""
+    import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -73,9 +76,18 @@ def execute(notebook: Path, parameters: Path, root: Path) -> Path:
             f"notebook {notebook.stem} failed in cell {err.cell_index} ({err.ename}: "
             f"{err.evalue}); its partial output is in {out}; {notebook} is unchanged") from err
     tmp = notebook.with_name(f".{notebook.name}.tmp")
-    shutil.copyfile(out, tmp)
+    nbformat.write(collapse_injected_parameters(nbformat.read(out, as_version=4)), tmp)
     os.replace(tmp, notebook)
     return notebook
+
+
+def collapse_injected_parameters(nb: Any) -> Any:
+    """Tag papermill's injected-parameters cell ``hide-cell``: kept, but collapsed on the page."""
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "hide-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "hide-cell"]
+    return nb
 
 
 def build_book(root: Path) -> None:
@@ -86,6 +98,9 @@ def build_book(root: Path) -> None:
     print("$", " ".join(cmd), flush=True)
     if subprocess.run(cmd, cwd=root).returncode != 0:
         raise ReproduceError("jupyter-book build failed (warnings count as errors); see above")
+    broken = broken_links(root / "_build" / "html")
+    if broken:
+        raise ReproduceError("broken internal links in the built book:\n  " + "\n  ".join(broken))
 
 
 def reproduce(profile: str, only: list[str] | None = None, build: bool = True,

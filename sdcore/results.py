@@ -7,6 +7,7 @@ commit and dirty flag, versions, device, start time, wall time). Written atomica
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import math
 import platform
@@ -16,9 +17,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
+import yaml
 
 from . import __version__
+from .config import NOTEBOOK_CONFIGS
 from .paths import project_root, results_dir
 from .store import atomic_write_json
 
@@ -36,6 +40,17 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def parameters_source(notebook: str, profile: str, params: dict[str, Any]) -> str:
+    """``parameters/<profile>/<notebook>.yaml`` if ``params`` match it, naming any overrides."""
+    relative = f"parameters/{profile}/{notebook}.yaml"
+    path = project_root() / relative
+    if not path.is_file():
+        return f"none ({relative} does not exist): the notebook's defaults and injected values"
+    stored = NOTEBOOK_CONFIGS[notebook].from_params(yaml.safe_load(path.read_text())).as_dict()
+    overrides = [f"{k}={params[k]!r}" for k in params if params[k] != stored.get(k)]
+    return relative + (f" with {', '.join(overrides)}" if overrides else "")
+
+
 def provenance(device: str, started: datetime, wall_s: float) -> dict[str, Any]:
     """Where a result came from: code version, software, hardware and timing."""
     status = _git("status", "--porcelain", "--", ".", *GENERATED)
@@ -47,8 +62,16 @@ def provenance(device: str, started: datetime, wall_s: float) -> dict[str, Any]:
     return {"git_commit": _git("rev-parse", "HEAD"),
             "git_dirty": None if status is None else bool(status),
             "sdcore_version": __version__, "torch": torch.__version__,
+            "torchvision": _version("torchvision"), "numpy": _version("numpy"),
             "python": sys.version.split()[0], "device": device,
             "started": started.isoformat(timespec="seconds"), "wall_s": round(wall_s, 1)}
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def finite_or_none(value: Any) -> Any:
@@ -78,10 +101,31 @@ def write_record(*, claim: str, notebook: str, profile: str, verdict: str, rule:
         raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
     record = {"claim": claim, "notebook": notebook, "profile": profile, "verdict": verdict,
               "rule": rule, "numbers": finite_or_none(numbers), "params": params,
-              "provenance": provenance(device, started, (now() - started).total_seconds())}
+              "provenance": {"parameters": parameters_source(notebook, profile, params),
+                             **provenance(device, started, (now() - started).total_seconds())}}
     name = f"{notebook}.{claim}" if secondary else notebook
     atomic_write_json(record, results_dir(profile) / f"{name}.json")
     return record
+
+
+PROVENANCE_ROWS = {"profile": "profile", "parameters": "parameters",
+                   "git_commit": "git commit", "git_dirty": "uncommitted changes",
+                   "sdcore_version": "sdcore", "torch": "torch", "torchvision": "torchvision",
+                   "numpy": "numpy", "python": "python", "device": "device",
+                   "wall_s": "wall time (s)", "started": "date (UTC)"}
+
+
+def provenance_table(record: dict[str, Any]) -> pd.DataFrame:
+    """The provenance block of a claim page: one labelled row per fact of ``record``."""
+    facts = {"profile": record["profile"], **record["provenance"]}
+    return pd.DataFrame({"": [facts.get(k) for k in PROVENANCE_ROWS]},
+                        index=pd.Index(list(PROVENANCE_ROWS.values()), name="provenance"))
+
+
+def latest_record(notebook: str, claim: str, root: Path | None = None) -> dict[str, Any] | None:
+    """The most recently started record of ``notebook`` for ``claim`` across profiles."""
+    own = [r for r in read_records(root) if r["notebook"] == notebook and r["claim"] == claim]
+    return max(own, key=lambda r: r["provenance"].get("started") or "", default=None)
 
 
 def read_records(root: Path | None = None) -> list[dict[str, Any]]:

@@ -61,16 +61,11 @@ class StudentTeacherResult:
 
 def run(config: StudentBeatsTeacherConfig, lab: Lab | None = None) -> StudentTeacherResult:
     lab = lab or Lab.from_config(config)
-    rows = []
-    for dataset, model, seed, chain in lab.all_chains(config):
-        for trained in chain:
-            m = trained.metrics
-            rows.append({"dataset": dataset, "model": model, "seed": seed,
-                         "generation": trained.spec.generation, "test_acc": m["test_acc"],
-                         "train_acc": m["train_acc"], "gap": m["train_acc"] - m["test_acc"],
-                         "wall_s": m["wall_s"], "trained_now": trained.trained_now,
-                         "key": trained.key})
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame([
+        {"dataset": dataset, "model": model, "seed": seed, "generation": trained.spec.generation,
+         **trained.row(), "gap": trained.metrics["train_acc"] - trained.metrics["test_acc"],
+         "wall_s": trained.metrics["wall_s"]}
+        for dataset, model, seed, chain in lab.all_chains(config) for trained in chain])
     gains = analyse(table)
     return StudentTeacherResult(table, gains, verdict(gains), str(lab.device))
 

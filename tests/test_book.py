@@ -21,22 +21,37 @@ def papermill(cwd, *extra):
     return run([exe, NOTEBOOK, "out.ipynb", "-f", SMOKE, "--log-output", *extra], cwd)
 
 
-def test_smoke_profile_runs_every_notebook_and_builds_the_book(project_copy):
-    done = run([sys.executable, "-m", "sdcore", "reproduce", "--profile", "smoke"], project_copy)
+def test_smoke_profile_runs_every_notebook_and_builds_the_book(smoke_book):
+    copy, done = smoke_book
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    record = json.loads((project_copy / "results/smoke/01_student_beats_teacher.json").read_text())
+    record = json.loads((copy / "results/smoke/01_student_beats_teacher.json").read_text())
     assert record["claim"] == "C1" and record["profile"] == "smoke"
     assert record["verdict"] in ("holds", "fails", "inconclusive") and record["rule"]
     assert record["params"]["datasets"] == ["synthetic"]
-    assert {"git_commit", "git_dirty", "torch", "device", "wall_s"} <= set(record["provenance"])
-    executed = json.loads((project_copy / NOTEBOOK).read_text())
-    assert all(c.get("outputs") is not None for c in executed["cells"] if c["cell_type"] == "code")
-    html = project_copy / "_build" / "html"
+    assert {"parameters", "git_commit", "git_dirty", "torch", "device", "wall_s"} <= set(
+        record["provenance"])
+    assert record["provenance"]["parameters"] == SMOKE
+    for notebook in (copy / "book" / "claims").glob("*.ipynb"):
+        executed = json.loads(notebook.read_text())
+        cells = executed["cells"]
+        assert all(c.get("outputs") is not None for c in cells if c["cell_type"] == "code")
+        injected = [c for c in cells if "injected-parameters" in c["metadata"].get("tags", [])]
+        assert len(injected) == 1 and "hide-cell" in injected[0]["metadata"]["tags"], notebook
+    c2 = {json.loads(p.read_text())["notebook"]
+          for p in (copy / "results" / "smoke").glob("*.json")
+          if json.loads(p.read_text())["claim"] == "C2"}
+    assert c2 == {"02a_amplified_regularization", "02b_multi_view"}
+    html = copy / "_build" / "html"
     intro = (html / "book" / "intro.html").read_text()
     assert "claims-dashboard" in intro and f"verdict-{record['verdict']}" in intro
-    assert "01_student_beats_teacher.html" in intro
+    assert "01_student_beats_teacher.html" in intro and "02b_multi_view.html" in intro
     page = (html / "book" / "claims" / "01_student_beats_teacher.html").read_text()
-    assert "<img" in page and record["verdict"] in page
+    assert "<img" in page and "verdict-badge" in page and "smoke profile" in page
+    assert "Hinton" in page
+    bibliography = (html / "book" / "bibliography.html").read_text()
+    assert all(name in bibliography for name in ("Mobahi", "Allen-Zhu", "Furlanello", "PyHessian"))
+    reference = (html / "book" / "reproducing.html").read_text()
+    assert "kernel_ridge" in reference and "ensemble_average" in reference
 
 
 def test_rerun_with_new_parameters_gives_a_new_result(project_copy):

@@ -5,7 +5,8 @@ import yaml
 
 import dataclasses
 
-from sdcore.config import NOTEBOOK_CONFIGS, ConfigError, StudentBeatsTeacherConfig as Config
+from sdcore.config import (NOTEBOOK_CONFIGS, ConfigError, ExperimentConfig,
+                           StudentBeatsTeacherConfig as Config)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,21 +51,36 @@ def test_every_parameters_file_validates(path):
 
 
 def training_params(path: Path) -> dict:
-    """The resolved C1 parameters (data, model, recipe, seeds) of a parameters file."""
-    names = {f.name for f in dataclasses.fields(Config)}
+    """The resolved shared parameters (data, model, recipe, seeds) of a parameters file."""
+    names = {f.name for f in dataclasses.fields(ExperimentConfig)}
     params = yaml.safe_load(path.read_text())
-    return Config.from_params({k: v for k, v in params.items() if k in names}).as_dict()
+    return ExperimentConfig.from_params({k: v for k, v in params.items() if k in names}).as_dict()
 
 
-@pytest.mark.parametrize("path", [p for p in PARAMETER_FILES
-                                  if p.stem != "01_student_beats_teacher"],
+# notebook: the notebook whose models it loads from the run store (same profile)
+REUSES = {"02b_multi_view": "02a_amplified_regularization",
+          "03_flatter_minima": "01_student_beats_teacher",
+          "04_loss_landscape": "01_student_beats_teacher"}
+
+
+@pytest.mark.parametrize("path", [p for p in PARAMETER_FILES if p.stem in REUSES],
                          ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_later_notebooks_reuse_the_models_of_c1(path):
-    """Same training keys as 01 in the same profile (at most as many seeds), so the run store
-    serves their models."""
+def test_later_notebooks_reuse_the_models_of_an_earlier_one(path):
+    """Same training keys as the notebook they build on, so the run store serves its models."""
     ours = training_params(path)
-    c1 = training_params(path.with_name("01_student_beats_teacher.yaml"))
-    assert ours.pop("seeds") <= c1.pop("seeds")
+    theirs = training_params(path.with_name(f"{REUSES[path.stem]}.yaml"))
+    our_seeds, their_seeds = ours.pop("seeds"), theirs.pop("seeds")
+    if REUSES[path.stem] == "01_student_beats_teacher":  # the Hessian and landscape measure C1's
+        assert our_seeds <= their_seeds
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("stem", ["02a_amplified_regularization", "02b_multi_view"])
+def test_paper_profile_of_c2_reuses_c1s_models(stem):
+    ours = training_params(ROOT / "parameters" / "paper" / f"{stem}.yaml")
+    c1 = training_params(ROOT / "parameters" / "paper" / "01_student_beats_teacher.yaml")
+    for key in ("datasets", "models"):
+        assert set(ours.pop(key)) <= set(c1.pop(key))
     assert ours == c1
 
 
@@ -78,7 +94,9 @@ def test_reference_documents_every_parameter():
 def test_parameters_files_name_every_training_key(path):
     """Notebook defaults must never decide which models a profile trains."""
     optional = {"data_root", "download", "run_store"}
-    required = {f.name for f in dataclasses.fields(Config)} - optional
+    training = {f.name for f in dataclasses.fields(ExperimentConfig)} | {"generations"}
+    own = {f.name for f in dataclasses.fields(NOTEBOOK_CONFIGS[path.stem])}
+    required = (own & training) - optional
     assert required <= set(yaml.safe_load(path.read_text())), sorted(
         required - set(yaml.safe_load(path.read_text())))
 
@@ -88,3 +106,22 @@ def test_landscape_radii_are_checked_before_any_work():
 
     with pytest.raises(ConfigError, match="'sharpness_radius': must not exceed 'line_radius'"):
         LossLandscapeConfig.from_params({"line_radius": 0.5, "sharpness_radius": 1.0})
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"weight_ce": 0.0}, "'weight_ce': must be > 0 here"),
+    ({"weight_decay": 0.0}, "'weight_decay': must be > 0 here"),
+    ({"kernel_mix": 0.0}, "'kernel_mix': 0.0 is below its minimum"),
+])
+def test_amplified_regularization_variants_need_something_to_compare_with_zero(params, message):
+    from sdcore.config import AmplifiedRegularizationConfig
+
+    with pytest.raises(ConfigError, match=message):
+        AmplifiedRegularizationConfig.from_params(params)
+
+
+def test_multi_view_average_must_be_known():
+    from sdcore.config import MultiViewConfig
+
+    with pytest.raises(ConfigError, match="allowed: logits, probabilities"):
+        MultiViewConfig.from_params({"ensemble_average": "votes"})

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sdcore.distill import KDWeights, kd_loss
+from sdcore.distill import Ensemble, KDWeights, ensemble_logits, kd_loss
 
 
 def test_weight_kd_zero_is_cross_entropy():
@@ -51,3 +51,22 @@ def test_cached_teacher_logits_equal_the_online_teacher():
     online = distillation_loss(teacher, kd)(logits, labels, inputs, idx)
     cached = distillation_loss(teacher, kd, images)(logits, labels, inputs, idx)
     assert torch.allclose(online, cached, atol=1e-5)
+
+
+def test_ensemble_averages_logits_or_probabilities_as_documented():
+    a = torch.tensor([[2.0, 0.0, -1.0]])
+    b = torch.tensor([[0.0, 1.0, 3.0]])
+    by_logits = ensemble_logits([a, b], "logits")
+    torch.testing.assert_close(by_logits, (a + b) / 2)
+    by_probs = ensemble_logits([a, b], "probabilities")
+    torch.testing.assert_close(by_probs.exp(), (a.softmax(1) + b.softmax(1)) / 2)
+    with pytest.raises(ValueError, match="allowed: logits, probabilities"):
+        ensemble_logits([a, b], "votes")
+
+
+def test_ensemble_module_is_the_average_of_its_members():
+    torch.manual_seed(0)
+    members = [torch.nn.Linear(4, 3) for _ in range(2)]
+    x = torch.randn(5, 4)
+    ensemble = Ensemble(members, "logits")
+    torch.testing.assert_close(ensemble(x), (members[0](x) + members[1](x)) / 2)

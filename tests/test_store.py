@@ -90,3 +90,35 @@ def test_interrupted_training_resumes_to_the_same_result(tmp_path, monkeypatch):
     for a, b in zip(reference.model.state_dict().values(), resumed.model.state_dict().values()):
         assert torch.equal(a, b)
     assert resumed.metrics["test_acc"] == reference.metrics["test_acc"]
+
+
+def test_a_spec_without_init_seed_keeps_its_store_key():
+    """init_seed, added for the same-initialization students, leaves older keys unchanged."""
+    _, config = make_lab("unused")
+    spec = base_spec(config, "synthetic", "resnet8", 0)
+    assert "init_seed" not in spec.as_json()
+    assert replace(spec, init_seed=0).key != spec.key
+
+
+def test_same_init_student_starts_from_the_teachers_weights(tmp_path):
+    lab, config = make_lab(tmp_path)
+    teacher = base_spec(config, "synthetic", "resnet8", 0)
+    fresh = teacher.student("teacher-key", kd_weights(config))
+    same = replace(fresh, init_seed=teacher.training_seed)
+    start = lab.new_model(teacher).state_dict()
+    assert all(torch.equal(a, b) for a, b in zip(start.values(),
+                                                 lab.new_model(same).state_dict().values()))
+    assert not all(torch.equal(a, b) for a, b in zip(start.values(),
+                                                     lab.new_model(fresh).state_dict().values()))
+
+
+def test_a_student_of_an_ensemble_is_stored_apart_and_reloaded(tmp_path):
+    lab, config = make_lab(tmp_path)
+    members = [lab.get(base_spec(config, "synthetic", "resnet8", s)) for s in (0, 1)]
+    ensemble = lab.ensemble(members, "logits")
+    assert ensemble.key == f"{members[0].key}+{members[1].key}"
+    spec = members[0].spec.student(ensemble.key, kd_weights(config))
+    student = lab.get(spec, teacher=ensemble)
+    assert student.trained_now and student.key != members[0].spec.student(
+        members[0].key, kd_weights(config)).key
+    assert not make_lab(tmp_path)[0].get(spec).trained_now

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from sdcore import flatness, student_teacher
+from sdcore import flatness, multi_view_study, regularization_study, student_teacher
 
 
 def chain_table(gains_by_seed: list[float]) -> pd.DataFrame:
@@ -47,3 +47,55 @@ def test_c4_rule_and_rank_correlation():
     assert flatness.verdict_c4(corr) == "holds"
     sharp["test_acc"] = list(range(12))
     assert flatness.verdict_c4(flatness.rank_correlations(sharp)) == "fails"
+
+
+def variant_table(kd_only_last: list[float], no_decay_gain: list[float]) -> pd.DataFrame:
+    """Chains of two students per variant; the tested changes are given per seed, the rest 0."""
+    rows = []
+    for seed, (drop, gain) in enumerate(zip(kd_only_last, no_decay_gain)):
+        base = 80.0 + seed
+        changes = {regularization_study.WITH_LABELS: [0.0, 0.3, 0.3],
+                   regularization_study.KD_ONLY: [0.0, drop / 2, drop],
+                   regularization_study.NO_DECAY: [0.0, gain, gain]}
+        for variant, deltas in changes.items():
+            rows += [{"dataset": "d", "model": "m", "variant": variant, "seed": seed,
+                      "generation": g, "test_acc": base + d} for g, d in enumerate(deltas)]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("kd_only_last, no_decay_gain, verdict", [
+    ([1.0, 1.2, 0.9], [0.0, 0.5, -0.5], "holds"),  # KD only ends above its teacher
+    ([-3.0, -2.0, -4.0], [0.5, 0.6, 0.4], "holds"),  # a gain without weight decay
+    ([-3.0, -2.0, -4.0], [-0.5, -0.6, -0.4], "fails"),  # both predictions borne out
+    ([-3.0, -2.0, -4.0], [0.5, -0.6, 0.1], "inconclusive"),
+    ([1.0, -1.0, 0.2], [0.5, -0.6, 0.1], "inconclusive"),
+])
+def test_c2_amplified_regularization_rule(kd_only_last, no_decay_gain, verdict):
+    changes = regularization_study.analyse(variant_table(kd_only_last, no_decay_gain))
+    predictions = regularization_study.predictions(changes)
+    assert regularization_study.verdict(predictions) == verdict
+    assert predictions.kd_only_last.iloc[0] == pytest.approx(sum(kd_only_last) / 3)
+    assert predictions.last_generation.iloc[0] == 2
+
+
+def role_table(over_ensemble: list[float], same_minus_fresh: list[float]) -> pd.DataFrame:
+    rows = []
+    for seed, (a, b) in enumerate(zip(over_ensemble, same_minus_fresh)):
+        acc = {"teacher": 80.0, "partner": 80.5, "ensemble": 81.0, "student": 81.0 + a,
+               "ensemble student": 81.2, "same-init student": 81.0 + a + b}
+        rows += [{"dataset": "d", "model": "m", "seed": seed, "role": role, "test_acc": v + seed}
+                 for role, v in acc.items()]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("over_ensemble, same_minus_fresh, verdict", [
+    ([0.5, 0.6, 0.4], [0.0, 0.3, -0.3], "holds"),  # the student beats the ensemble
+    ([-0.5, 0.6, 0.1], [0.5, 0.6, 0.4], "holds"),  # the teacher's own init gains more
+    ([-0.5, -0.6, -0.4], [-0.5, -0.6, -0.4], "fails"),  # both predictions borne out
+    ([-0.5, -0.6, -0.4], [0.5, -0.6, 0.1], "inconclusive"),
+])
+def test_c2_multi_view_rule(over_ensemble, same_minus_fresh, verdict):
+    comparisons = multi_view_study.analyse(role_table(over_ensemble, same_minus_fresh))
+    assert multi_view_study.verdict(comparisons) == verdict
+    row = comparisons.set_index("comparison").loc["student vs ensemble"]
+    assert row.difference == pytest.approx(sum(over_ensemble) / 3)

@@ -1,0 +1,70 @@
+"""Sphinx extension: the ``parameter-reference`` directive, every notebook parameter in tables.
+
+The rows come from the config dataclasses (``Config.reference()``: name, type, default, allowed
+values, help text) at build time, so the book's reference cannot drift from what validation accepts.
+One table holds the parameters every notebook shares; one table per notebook, under a rubric with
+its name, holds its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from docutils import nodes
+from docutils.parsers.rst import Directive
+from sphinx.application import Sphinx
+
+from .config import NOTEBOOK_CONFIGS, ExperimentConfig
+
+HEADERS = ("parameter", "type", "default", "allowed", "meaning")
+WIDTHS = (16, 10, 14, 16, 44)
+
+
+def _entry(text: str, literal: bool = False) -> nodes.entry:
+    entry = nodes.entry()
+    entry += nodes.paragraph("", "", nodes.literal(text, text) if literal else nodes.Text(text))
+    return entry
+
+
+def _row(cells: list[nodes.entry]) -> nodes.row:
+    row = nodes.row()
+    row.extend(cells)
+    return row
+
+
+def table(rows: list[dict]) -> nodes.table:
+    """One docutils table of ``Config.reference()`` rows."""
+    node = nodes.table(classes=["parameter-reference"])
+    group = nodes.tgroup(cols=len(HEADERS))
+    node += group
+    group.extend(nodes.colspec(colwidth=w) for w in WIDTHS)
+    head, body = nodes.thead(), nodes.tbody()
+    head += _row([_entry(h) for h in HEADERS])
+    for r in rows:
+        body += _row([_entry(r["name"], literal=True), _entry(r["type"]),
+                      _entry(repr(r["default"]), literal=True), _entry(r["allowed"]),
+                      _entry(r["help"])])
+    group += head
+    group += body
+    return node
+
+
+class ParameterReference(Directive):
+    """Shared parameters, then each notebook's own, straight from the config dataclasses."""
+
+    def run(self) -> list[nodes.Node]:
+        shared = {f.name for f in dataclasses.fields(ExperimentConfig)}
+        out: list[nodes.Node] = [
+            nodes.rubric(text="Shared by every notebook"),
+            nodes.paragraph(text="Every claim notebook takes these parameters."),
+            table(ExperimentConfig.reference())]
+        for notebook, config in NOTEBOOK_CONFIGS.items():
+            own = [r for r in config.reference() if r["name"] not in shared]
+            text = f"{config.__doc__.strip()} Its own parameters, beside the shared ones:"
+            out += [nodes.rubric(text=notebook), nodes.paragraph(text=text), table(own)]
+        return out
+
+
+def setup(app: Sphinx) -> dict:
+    app.add_directive("parameter-reference", ParameterReference)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
