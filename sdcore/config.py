@@ -13,7 +13,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-DATASETS = ("synthetic", "fashion-mnist", "cifar10", "cifar100", "imagefolder:<path>")
+DATASETS = ("synthetic", "multiview:<views>[:<feature noise>]", "fashion-mnist", "cifar10", "cifar100",
+            "imagefolder:<path>")
 MODELS = ("resnet8", "resnet14", "resnet20", "resnet18", "resnet34", "vgg11", "vgg16")
 SCHEDULES = ("cosine", "step")
 AVERAGES = ("logits", "probabilities")  # how an ensemble averages its members
@@ -32,8 +33,19 @@ def param(default: Any, help: str, *, min: float | None = None, max: float | Non
     return field(default=default, metadata=meta)
 
 
+def _is_multiview(argument: str) -> bool:
+    """``<views>`` or ``<views>:<feature noise>``: a positive integer, then a number ≥ 0."""
+    views, _, noise = argument.partition(":")
+    try:
+        return views.isdigit() and int(views) >= 1 and (not noise or float(noise) >= 0)
+    except ValueError:
+        return False
+
+
 def _check_dataset(name: str) -> str | None:
-    if name in DATASETS[:-1] or (name.startswith("imagefolder:") and len(name) > len("imagefolder:")):
+    kind, _, argument = name.partition(":")
+    if (name in DATASETS and not argument) or (kind == "imagefolder" and argument) or (
+            kind == "multiview" and _is_multiview(argument)):
         return None
     return f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}"
 

@@ -1,8 +1,8 @@
 """Datasets held whole as uint8 tensors on the training device, with batched on-device augmentation.
 
-``load_dataset(name, ...)`` knows ``synthetic`` (generated in memory from a seed), ``fashion-mnist``
-(IDX files, found offline or downloaded), ``cifar10`` / ``cifar100`` (the python pickles, found or
-downloaded) and ``imagefolder:<path>`` (torchvision's ImageFolder layout). Loading reads each file once
+``load_dataset(name, ...)`` knows ``synthetic`` and ``multiview:<views>[:<feature noise>]`` (generated in
+memory from a seed), ``fashion-mnist`` (IDX files, found offline or downloaded), ``cifar10`` / ``cifar100`` (the
+python pickles, found or downloaded) and ``imagefolder:<path>`` (torchvision's ImageFolder layout). Loading reads each file once
 (seconds for the standard sets); a dataset is then a few tens of MB of uint8 on the device, so an
 epoch costs no host work: ``random_crop_flip`` crops and flips a whole batch with one gather.
 """
@@ -129,6 +129,47 @@ def make_synthetic(seed: int = 0, n_train: int = 2000, n_test: int = 1000, class
     train_x, train_y = sample(n_train)
     test_x, test_y = sample(n_test)
     return ImageData("synthetic", train_x, train_y, test_x, test_y,
+                     [f"class {k}" for k in range(classes)], flip=False)
+
+
+def make_multiview(views: int, feature_noise: float = 0.3, seed: int = 0, n_train: int = 2000,
+                   n_test: int = 2000, classes: int = 10, size: int = 16,
+                   single_view: float = 0.3) -> ImageData:
+    """Images with ``views`` features per class, after Allen-Zhu & Li's multi-view data.
+
+    Every class has ``views`` smooth random patterns, each enough to tell the class apart. A
+    fraction ``single_view`` of the images show one of their class's patterns at random; the rest
+    show all of them, each with a random weight. Every image also carries a faint pattern of
+    another class at weight ``feature_noise`` (its own patterns have unit weight in all), a random
+    shift and pixel noise. With ``views = 1`` every image shows the same single pattern of its
+    class: no multi-view structure; raise ``feature_noise`` to match a multi-view set's difficulty.
+    """
+    if views < 1 or feature_noise < 0:
+        raise ValueError(f"need views ≥ 1 and feature_noise ≥ 0, got {views}, {feature_noise}")
+    gen = torch.Generator().manual_seed(seed)
+    patterns = F.interpolate(torch.randn(classes * views, 1, 4, 4, generator=gen),
+                             size=(size, size), mode="bicubic", align_corners=False)
+    patterns = (patterns / patterns.flatten(1).std(1)[:, None, None, None]).view(
+        classes, views, 1, size, size)
+
+    def sample(n: int) -> tuple[Tensor, Tensor]:
+        y = torch.arange(n) % classes
+        y = y[torch.randperm(n, generator=gen)]
+        weights = 0.5 + 0.5 * torch.rand(n, views, generator=gen)
+        single = torch.rand(n, generator=gen) < single_view
+        shown = F.one_hot(torch.randint(0, views, (n,), generator=gen), views).bool()
+        weights = torch.where(single[:, None], weights * shown, weights)
+        weights = weights / weights.norm(dim=1, keepdim=True)  # the same signal however many views
+        x = (weights[:, :, None, None, None] * patterns[y]).sum(1)
+        other = (y + torch.randint(1, classes, (n,), generator=gen)) % classes
+        x = x + feature_noise * patterns[other, torch.randint(0, views, (n,), generator=gen)]
+        x = random_crop_flip(x, 2, False, gen) + torch.randn(x.shape, generator=gen)
+        return (x * 40 + 128).clamp(0, 255).to(torch.uint8), y
+
+    train_x, train_y = sample(n_train)
+    test_x, test_y = sample(n_test)
+    name = f"multiview:{views}" if feature_noise == 0.3 else f"multiview:{views}:{feature_noise:g}"
+    return ImageData(name, train_x, train_y, test_x, test_y,
                      [f"class {k}" for k in range(classes)], flip=False)
 
 
@@ -271,6 +312,9 @@ def load_dataset(name: str, root: str | Path, download: bool = True, image_size:
     root = Path(root)
     if name == "synthetic":
         data = make_synthetic()
+    elif name.startswith("multiview:"):
+        views, _, feature_noise = name.split(":", 1)[1].partition(":")
+        data = make_multiview(int(views), float(feature_noise or 0.3))
     elif name == "fashion-mnist":
         data = load_fashion_mnist(root, download)
     elif name in CIFAR:
