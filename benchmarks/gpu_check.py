@@ -1,4 +1,4 @@
-"""GPU check: every claim's sdcore call on CUDA (smoke profile), then the paper profile's cost units.
+"""GPU check: every claim's sdcore call on CUDA (smoke profile), then the paper profile's costs.
 
 Part 1 runs the experiment of every notebook with its smoke parameters on ``--device`` (a fresh
 run store in a temporary folder), so the CUDA code paths (bf16 autocast, channels_last, on-device

@@ -13,8 +13,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-DATASETS = ("synthetic", "multiview:<views>[:<feature noise>]", "fashion-mnist", "cifar10", "cifar100",
-            "imagefolder:<path>")
+DATASETS = ("synthetic", "multiview:<views>[:<feature noise>]", "fashion-mnist", "cifar10",
+            "cifar100", "imagefolder:<path>")
 MODELS = ("resnet8", "resnet14", "resnet20", "resnet18", "resnet34", "vgg11", "vgg16")
 SCHEDULES = ("cosine", "step")
 AVERAGES = ("logits", "probabilities")  # how an ensemble averages its members

@@ -1,10 +1,11 @@
 """Datasets held whole as uint8 tensors on the training device, with batched on-device augmentation.
 
-``load_dataset(name, ...)`` knows ``synthetic`` and ``multiview:<views>[:<feature noise>]`` (generated in
-memory from a seed), ``fashion-mnist`` (IDX files, found offline or downloaded), ``cifar10`` / ``cifar100`` (the
-python pickles, found or downloaded) and ``imagefolder:<path>`` (torchvision's ImageFolder layout). Loading reads each file once
-(seconds for the standard sets); a dataset is then a few tens of MB of uint8 on the device, so an
-epoch costs no host work: ``random_crop_flip`` crops and flips a whole batch with one gather.
+``load_dataset(name, ...)`` knows ``synthetic`` and ``multiview:<views>[:<feature noise>]``
+(generated in memory from a seed), ``fashion-mnist`` (IDX files, found offline or downloaded),
+``cifar10`` / ``cifar100`` (the python pickles, found or downloaded) and ``imagefolder:<path>``
+(torchvision's ImageFolder layout). Loading reads each file once (seconds for the standard sets);
+a dataset is then a few tens of MB of uint8 on the device, so an epoch costs no host work:
+``random_crop_flip`` crops and flips a whole batch with one gather.
 """
 
 from __future__ import annotations

@@ -26,8 +26,9 @@ from .stats import mean_ci
 WITH_LABELS, KD_ONLY, NO_DECAY = "labels + KD", "KD only", "labels + KD, no weight decay"
 VARIANTS = (WITH_LABELS, KD_ONLY, NO_DECAY)
 
-RULE = ("the theory predicts that (a) pure self-distillation (KD only) heads for collapse, so after "
-        "the last generation the student is below its original teacher, and (b) without an explicit "
+RULE = ("the theory predicts that (a) pure self-distillation (KD only) heads for collapse, so "
+        "after the last generation the student is below its original teacher, and (b) without an "
+        "explicit "
         "regularizer (no weight decay) there is no gain. C2 holds (a contradicting example) if the "
         "KD-only chain's last generation is above its teacher (paired 95% CI above 0) or the first "
         "student without weight decay beats its teacher (CI above 0), in some setting; fails if in "
@@ -56,7 +57,7 @@ class KernelStudy:
             "norm_mixed": self.mixed.norms()}).set_index("round")
 
     def shrinkage(self) -> pd.DataFrame:
-        """Per eigen-direction: eigenvalue, per-round factor, and the factor after 1, 5, T rounds."""
+        """Per eigen-direction: eigenvalue, factor per round, and what is left after 5 and T."""
         s, rounds = self.basis.shrinkage, len(self.pure.alpha)
         return pd.DataFrame({"eigenvalue": self.basis.eigenvalues, "factor per round": s,
                              "after 5 rounds": s ** 5, f"after {rounds} rounds": s ** rounds},
@@ -69,15 +70,18 @@ class KernelStudy:
                 "mse_best_pure": float(table.test_mse_pure.min()),
                 "mse_last_pure": float(table.test_mse_pure.iloc[-1]),
                 "mse_last_mixed": float(table.test_mse_mixed.iloc[-1]),
-                "norm_last_over_first_pure": float(table.norm_pure.iloc[-1] / table.norm_pure.iloc[0]),
+                "norm_last_over_first_pure": float(table.norm_pure.iloc[-1]
+                                                   / table.norm_pure.iloc[0]),
                 "norm_last_over_first_mixed": float(table.norm_mixed.iloc[-1]
                                                     / table.norm_mixed.iloc[0])}
 
 
 def kernel_study(config: AmplifiedRegularizationConfig) -> KernelStudy:
-    problem = theory.ToyProblem.sinusoid(config.kernel_points, config.kernel_noise, config.kernel_seed)
+    problem = theory.ToyProblem.sinusoid(config.kernel_points, config.kernel_noise,
+                                         config.kernel_seed)
     args = (problem, config.kernel_width, config.kernel_ridge, config.kernel_rounds)
-    return KernelStudy(problem, theory.Eigenbasis.of(problem, config.kernel_width, config.kernel_ridge),
+    return KernelStudy(problem,
+                       theory.Eigenbasis.of(problem, config.kernel_width, config.kernel_ridge),
                        theory.refit(*args), theory.refit(*args, mix=config.kernel_mix),
                        config.kernel_mix)
 

@@ -1,4 +1,4 @@
-"""Self-distillation in kernel ridge regression, the setting of Mobahi, Farajtabar & Bartlett (2020).
+"""Self-distillation in kernel ridge regression: the setting of Mobahi, Farajtabar & Bartlett 2020.
 
 Round 1 fits the labels ``y`` by kernel ridge regression with ridge ``c``; round t+1 fits the
 targets ``mix·y + (1 − mix)·p_t``, where ``p_t`` are round t's predictions at the training points
@@ -64,7 +64,8 @@ class Rounds:
 
 def _check(rounds: int, ridge: float, mix: float) -> None:
     if rounds < 1 or ridge <= 0 or not 0.0 <= mix <= 1.0:
-        raise ValueError(f"need rounds ≥ 1, ridge > 0 and 0 ≤ mix ≤ 1; got {rounds}, {ridge}, {mix}")
+        raise ValueError(f"need rounds ≥ 1, ridge > 0 and 0 ≤ mix ≤ 1; "
+                         f"got {rounds}, {ridge}, {mix}")
 
 
 def refit(problem: ToyProblem, width: float, ridge: float, rounds: int, mix: float = 0.0) -> Rounds:

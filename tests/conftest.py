@@ -27,7 +27,8 @@ def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def smoke_book(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+def smoke_book(tmp_path_factory: pytest.TempPathFactory
+               ) -> tuple[Path, subprocess.CompletedProcess]:
     """A copy of the project in which ``python -m sdcore reproduce --profile smoke`` has run (every
     notebook, then the book build); shared by the tests that read its outputs."""
     base = tmp_path_factory.mktemp("smoke_book")

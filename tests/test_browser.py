@@ -29,7 +29,8 @@ def _browser_or_skip() -> None:
     missing = [what for what, ok in (("Chromium", Path(CHROMIUM).exists()),
                                      ("playwright", _has_playwright())) if not ok]
     if missing:
-        message = f"{' and '.join(missing)} not installed (apt-get install chromium; pip install playwright)"
+        message = (f"{' and '.join(missing)} not installed "
+                   "(apt-get install chromium; pip install playwright)")
         if os.environ.get("CI"):
             pytest.fail(f"the browser test must run in CI: {message}")
         pytest.skip(message)
