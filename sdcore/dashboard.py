@@ -15,7 +15,7 @@ from sphinx import addnodes
 from sphinx.application import Sphinx
 
 from .paths import project_root
-from .results import latest_record
+from .results import latest_record, read_records
 
 CLAIMS = {  # id: (statement, notebooks that test it)
     "C1": ("A self-distilled student beats its own, even highly accurate, teacher.",
@@ -91,8 +91,9 @@ class ClaimsDashboard(Directive):
         head = nodes.thead()
         head += _row([_cell(nodes.Text(h)) for h in HEADERS])
         body = nodes.tbody()
+        all_records = read_records(root)
         for claim, (statement, notebooks) in CLAIMS.items():
-            records = {nb: latest_record(nb, claim, root) for nb in notebooks}
+            records = {nb: latest_record(all_records, nb, claim) for nb in notebooks}
             ran = [r["verdict"] for r in records.values() if r is not None]
             verdict = combined_verdict(ran) if ran else "not run yet"
             evidence = nodes.entry()
@@ -117,10 +118,11 @@ class VerdictBadge(Directive):
         root = project_root(Path(env.srcdir))
         notebook = Path(env.docname).name
         paragraph = nodes.paragraph(classes=["verdict-badges"])
+        records = read_records(root)
         for claim in self.arguments:
             if claim not in CLAIMS:
                 raise self.error(f"unknown claim {claim!r}; known: {', '.join(CLAIMS)}")
-            record = latest_record(notebook, claim, root)
+            record = latest_record(records, notebook, claim)
             verdict = record["verdict"] if record else "not run yet"
             paragraph += nodes.inline(f"{claim}: {verdict}", f"{claim}: {verdict}",
                                       classes=["verdict-badge", f"verdict-{verdict.split()[0]}"])

@@ -122,9 +122,11 @@ def provenance_table(record: dict[str, Any]) -> pd.DataFrame:
                         index=pd.Index(list(PROVENANCE_ROWS.values()), name="provenance"))
 
 
-def latest_record(notebook: str, claim: str, root: Path | None = None) -> dict[str, Any] | None:
-    """The most recently started record of ``notebook`` for ``claim`` across profiles."""
-    own = [r for r in read_records(root) if r["notebook"] == notebook and r["claim"] == claim]
+def latest_record(records: list[dict[str, Any]], notebook: str,
+                  claim: str) -> dict[str, Any] | None:
+    """The most recently started of ``records`` (``read_records()``) of ``notebook`` for ``claim``,
+    across profiles."""
+    own = [r for r in records if r["notebook"] == notebook and r["claim"] == claim]
     return max(own, key=lambda r: r["provenance"].get("started") or "", default=None)
 
 
