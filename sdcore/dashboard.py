@@ -14,6 +14,8 @@ from docutils.parsers.rst import Directive
 from sphinx import addnodes
 from sphinx.application import Sphinx
 
+from . import doctable
+from .doctable import cell
 from .paths import project_root
 from .results import latest_record, read_records
 
@@ -38,18 +40,6 @@ def combined_verdict(verdicts: list[str]) -> str:
     if holds and fails:
         return "mixed"
     return "holds" if holds else "fails" if fails else "inconclusive"
-
-
-def _cell(*children: nodes.Node) -> nodes.entry:
-    entry = nodes.entry()
-    entry += nodes.paragraph("", "", *children) if children else nodes.paragraph()
-    return entry
-
-
-def _row(cells: list[nodes.entry]) -> nodes.row:
-    row = nodes.row()
-    row.extend(cells)
-    return row
 
 
 def _doc_link(notebook: str) -> nodes.Node:
@@ -84,13 +74,7 @@ class ClaimsDashboard(Directive):
         root = project_root(Path(env.srcdir))
         for path in sorted((root / "results").glob("*/*.json")):
             env.note_dependency(str(path))
-        table = nodes.table(classes=["claims-dashboard"])
-        group = nodes.tgroup(cols=len(HEADERS))
-        table += group
-        group.extend(nodes.colspec(colwidth=w) for w in (30, 12, 58))
-        head = nodes.thead()
-        head += _row([_cell(nodes.Text(h)) for h in HEADERS])
-        body = nodes.tbody()
+        rows = []
         all_records = read_records(root)
         for claim, (statement, notebooks) in CLAIMS.items():
             records = {nb: latest_record(all_records, nb, claim) for nb in notebooks}
@@ -98,10 +82,9 @@ class ClaimsDashboard(Directive):
             verdict = combined_verdict(ran) if ran else "not run yet"
             evidence = nodes.entry()
             evidence.extend(_evidence(nb, r) for nb, r in records.items())
-            claim_cell = _cell(nodes.strong(claim, claim), nodes.Text(f" {statement}"))
-            body += _row([claim_cell, _cell(_verdict(verdict)), evidence])
-        group += head
-        group += body
+            claim_cell = cell(nodes.strong(claim, claim), nodes.Text(f" {statement}"))
+            rows.append([claim_cell, cell(_verdict(verdict)), evidence])
+        table = doctable.table(HEADERS, (30, 12, 58), rows, "claims-dashboard")
         rule = nodes.paragraph(text=f"A claim's verdict combines its notebooks': {COMBINED_RULE}.")
         return [table, rule]
 

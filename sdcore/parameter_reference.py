@@ -14,39 +14,25 @@ from docutils import nodes
 from docutils.parsers.rst import Directive
 from sphinx.application import Sphinx
 
+from . import doctable
 from .config import NOTEBOOK_CONFIGS, ExperimentConfig
+from .doctable import cell
 
 HEADERS = ("parameter", "type", "default", "allowed", "meaning")
 WIDTHS = (16, 10, 14, 16, 44)
 
 
-def _entry(text: str, literal: bool = False) -> nodes.entry:
-    entry = nodes.entry()
-    entry += nodes.paragraph("", "", nodes.literal(text, text) if literal else nodes.Text(text))
-    return entry
-
-
-def _row(cells: list[nodes.entry]) -> nodes.row:
-    row = nodes.row()
-    row.extend(cells)
-    return row
-
-
 def table(rows: list[dict]) -> nodes.table:
     """One docutils table of ``Config.reference()`` rows."""
-    node = nodes.table(classes=["parameter-reference"])
-    group = nodes.tgroup(cols=len(HEADERS))
-    node += group
-    group.extend(nodes.colspec(colwidth=w) for w in WIDTHS)
-    head, body = nodes.thead(), nodes.tbody()
-    head += _row([_entry(h) for h in HEADERS])
-    for r in rows:
-        body += _row([_entry(r["name"], literal=True), _entry(r["type"]),
-                      _entry(repr(r["default"]), literal=True), _entry(r["allowed"]),
-                      _entry(r["help"])])
-    group += head
-    group += body
-    return node
+    def literal(text: str) -> nodes.entry:
+        return cell(nodes.literal(text, text))
+
+    def text(value: str) -> nodes.entry:
+        return cell(nodes.Text(value))
+
+    return doctable.table(HEADERS, WIDTHS, [
+        [literal(r["name"]), text(r["type"]), literal(repr(r["default"])), text(r["allowed"]),
+         text(r["help"])] for r in rows], "parameter-reference")
 
 
 class ParameterReference(Directive):
