@@ -1,135 +1,206 @@
-"""GPU check: every claim's sdcore call on CUDA (smoke profile), then the paper profile's costs.
+"""GPU check: the plain training loop beside the fast one, on the same GPU in the same run.
 
-Part 1 runs the experiment of every notebook with its smoke parameters on ``--device`` (a fresh
-run store in a temporary folder), so the CUDA code paths (bf16 autocast, channels_last, on-device
-data and augmentation, Hessian-vector products, landscapes) run end to end. Part 2 times what the
-``paper`` profile is made of, on random CIFAR-shaped data (cost does not depend on pixel values):
-one training epoch of a teacher and of an augmented student (online teacher) for ResNet-18 and
-VGG-16, one evaluation of the 10k test images, one Hessian-vector product on 4096 images, and one
-landscape point on 2000 images; and multiplies them out into each notebook's paper-profile cost.
-Run: python benchmarks/gpu_check.py [--device cuda] [--quick]   (``--quick``: tiny sizes, any CPU)
+On random CIFAR-shaped data (50,000 training images, 100 classes; the cost does not depend on pixel
+values), at the paper profile's batch size (128), with augmentation as in the paper profile:
+
+1. per-model epoch time of a teacher and of a student (online teacher) for ResNet-18 and VGG-16,
+   with the plain loop (``train.PLAIN``: the path before the CUDA speed-ups), with the fast path
+   (``train.Speed``: CUDA graphs, fused SGD, cuDNN autotuning) one model at a time, and with the
+   fast path training ``--at-once`` models together (per-model time = group epoch time / N);
+2. aggregate images/s of ResNet-18 teachers with N = 1, 2, 3, 4 models at once;
+3. the same test accuracy: ResNet-18 on Fashion-MNIST for a few epochs, plain against fast, the
+   same seeds (skipped when Fashion-MNIST is not found);
+4. the paper profile's training hours, extrapolated from the plain and from the fast units.
+
+Each timing is the second of two epochs (the first pays for cuDNN autotuning and graph capture).
+The report is printed and written to ``benchmarks/gpu_check_<gpu>.log`` (and ``.json``).
+Run: python benchmarks/gpu_check.py [--quick]   (``--quick``: tiny sizes, any device, to test it)
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
+import json
 import time
+import traceback
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-import yaml
 
-from sdcore import (flatness, landscape, landscape_study, multi_view_study, regularization_study,
-                    student_teacher)
-from sdcore.config import NOTEBOOK_CONFIGS
-from sdcore.curvature import Hessian
-from sdcore.data import ImageData
+from sdcore.data import DatasetNotFound, ImageData, load_dataset
 from sdcore.distill import KDWeights, cross_entropy_loss, distillation_loss
 from sdcore.models import build_model
-from sdcore.paths import project_root
-from sdcore.train import Recipe, as_input, evaluate, fit
+from sdcore.paths import data_root
+from sdcore.train import PLAIN, Job, Recipe, Speed, evaluate, fit_many, resolve_device
 
-STUDIES = {"01_student_beats_teacher": student_teacher, "02a_amplified_regularization":
-           regularization_study, "02b_multi_view": multi_view_study,
-           "03_flatter_minima": flatness, "04_loss_landscape": landscape_study}
-
-
-def smoke_on(device: str, store: Path) -> None:
-    for notebook, study in STUDIES.items():
-        params = yaml.safe_load((project_root() / "parameters" / "smoke"
-                                 / f"{notebook}.yaml").read_text())
-        params.update(device=device, run_store=str(store), profile="gpucheck")
-        config = NOTEBOOK_CONFIGS[notebook].from_params(params)
-        start = time.perf_counter()
-        result = study.run(config)
-        verdicts = {k: v for k, v in vars(result).items() if k.startswith("verdict")}
-        print(f"smoke on {device}: {notebook}: {time.perf_counter() - start:.1f} s, {verdicts}",
-              flush=True)
+PAPER_EPOCHS = 200
+# The paper profile's trainings per notebook and architecture: (teachers, students).
+PAPER_MODELS = {
+    # 2 datasets x 3 seeds x (teacher + 1 student), for each architecture
+    "01_student_beats_teacher": {"resnet18": (6, 6), "vgg16": (6, 6)},
+    # cifar100 x 3 seeds x (no-decay teacher + 3 chains of 5 students), C1's first students stored
+    "02a_amplified_regularization": {"resnet18": (3, 3 * 15 - 3)},
+    # cifar100 x 3 seeds x (partner + ensemble student + same-init student)
+    "02b_multi_view": {"resnet18": (3, 6)},
+}
+FAST = Speed()
 
 
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def timed(device: torch.device, fn) -> float:
-    synchronize(device)
-    start = time.perf_counter()
-    fn()
-    synchronize(device)
-    return time.perf_counter() - start
-
-
-def paper_costs(device: torch.device, n_train: int, n_test: int, hessian_n: int,
-                landscape_n: int) -> dict[str, dict[str, float]]:
+def random_data(n_train: int, n_test: int, device: torch.device) -> ImageData:
     gen = torch.Generator().manual_seed(0)
-    data = ImageData("cifar-shaped", torch.randint(0, 256, (n_train, 3, 32, 32), generator=gen,
-                                                   dtype=torch.uint8),
-                     torch.randint(0, 100, (n_train,), generator=gen),
-                     torch.randint(0, 256, (n_test, 3, 32, 32), generator=gen, dtype=torch.uint8),
-                     torch.randint(0, 100, (n_test,), generator=gen),
-                     [str(k) for k in range(100)], flip=True).to(device)
-    recipe = Recipe(2, 128, 0.1, 0.9, True, 5e-4, "cosine", True)
-    costs = {}
-    for name in ("resnet18", "vgg16"):
-        torch.manual_seed(0)
-        teacher = build_model(name, 3, 100).to(device)
-        history = fit(teacher, data, recipe, 0, cross_entropy_loss, desc=f"{name} teacher")
-        student = build_model(name, 3, 100).to(device)
-        kd = distillation_loss(teacher, KDWeights(0.5, 0.5, 4.0))
-        s_history = fit(student, data, recipe, 1, kd, desc=f"{name} student")
-        x, y = as_input(data.train_x[:hessian_n]), data.train_y[:hessian_n]
-        hessian = Hessian(teacher, F.cross_entropy, [(x[i:i + 1024], y[i:i + 1024])
-                                                     for i in range(0, len(y), 1024)])
-        v = torch.randn(hessian.dim, device=device, dtype=hessian.dtype)
-        hessian.hvp(v)  # builds the kept gradient graph
-        hvp_s = timed(device, lambda: hessian.hvp(v))
-        d1 = landscape.random_direction(teacher, 1)
-        lx, ly = as_input(data.train_x[:landscape_n]), data.train_y[:landscape_n]
-        point_s = timed(device, lambda: landscape.line(teacher, d1, [0.5], lx, ly))
-        costs[name] = {"teacher_epoch_s": history[-1]["seconds"],
-                       "student_epoch_s": s_history[-1]["seconds"],
-                       "eval_test_s": timed(device, lambda: evaluate(teacher, data.test_x,
-                                                                     data.test_y)),
-                       "hvp_s": hvp_s, "landscape_point_s": point_s}
-        print(f"{name}: {costs[name]}", flush=True)
-    return costs
+    images = lambda n: torch.randint(0, 256, (n, 3, 32, 32), generator=gen,  # noqa: E731
+                                     dtype=torch.uint8)
+    labels = lambda n: torch.randint(0, 100, (n,), generator=gen)  # noqa: E731
+    return ImageData("cifar-shaped", images(n_train), labels(n_train), images(n_test),
+                     labels(n_test), [str(k) for k in range(100)], flip=True).to(device)
 
 
-def paper_profile_hours(costs: dict[str, dict[str, float]]) -> dict[str, float]:
-    """Each notebook's paper profile from the cost units (training dominates; 200 epochs)."""
-    def model(name: str, teachers: int, students: int) -> float:
-        c = costs[name]
-        return 200 * (teachers * c["teacher_epoch_s"] + students * c["student_epoch_s"])
-    both = lambda t, s: sum(model(m, t, s) for m in ("resnet18", "vgg16"))  # noqa: E731
-    hours = {
-        # 2 datasets x 2 models x 3 seeds x (teacher + 1 student)
-        "01_student_beats_teacher": 2 * both(3, 3),
-        # cifar100 x resnet18 x 3 seeds x (no-decay teacher + 15 students); C1's pair is stored
-        "02a_amplified_regularization": model("resnet18", 3, 3 * 15 - 3),
-        # cifar100 x resnet18 x 3 seeds x (partner + ensemble student + same-init student)
-        "02b_multi_view": model("resnet18", 3, 6),
-    }
-    return {k: v / 3600 for k, v in hours.items()}
+def epoch_seconds(arch: str, role: str, n_models: int, speed: Speed, data: ImageData,
+                  recipe: Recipe) -> float:
+    """Wall seconds of the second epoch of ``n_models`` trained together (teachers, or students
+    distilled online from an untrained teacher of the same architecture)."""
+    device = data.train_x.device
+    jobs = []
+    for k in range(n_models):
+        torch.manual_seed(k)
+        model = build_model(arch, 3, data.num_classes).to(device)
+        loss = cross_entropy_loss
+        if role == "student":
+            teacher = build_model(arch, 3, data.num_classes).to(device)
+            loss = distillation_loss(teacher, KDWeights(0.5, 0.5, 4.0))
+        jobs.append(Job(model, data, recipe, k, loss, desc=f"{arch} {role} x{n_models}"))
+    histories = fit_many(jobs, speed)
+    last = [h[-1]["seconds"] for h in histories]
+    # Together on CUDA, the group's epoch is its longest; elsewhere the models ran one by one.
+    return max(last) if device.type == "cuda" else sum(last)
+
+
+def same_accuracy(device: torch.device, epochs: int, seeds: int, subset: int = 0) -> dict | None:
+    """Test accuracy of ResNet-18 on Fashion-MNIST (``subset`` training images, 0: all) after
+    ``epochs``, plain loop and fast path."""
+    try:
+        data = load_dataset("fashion-mnist", data_root(), download=False,
+                            train_subset=subset, test_subset=subset).to(device)
+    except DatasetNotFound as err:
+        print(f"accuracy check skipped: {err}")
+        return None
+    recipe = Recipe(epochs, 128, 0.1, 0.9, True, 5e-4, "cosine", True)
+    result = {}
+    for name, speed in (("plain", PLAIN), ("fast", FAST)):
+        models = []
+        for seed in range(seeds):
+            torch.manual_seed(seed)
+            models.append(build_model("resnet18", 1, data.num_classes).to(device))
+        jobs = [Job(m, data, recipe, seed, cross_entropy_loss, desc=f"fmnist {name}")
+                for seed, m in enumerate(models)]
+        start = time.perf_counter()
+        if speed.models_at_once > 1:
+            fit_many(jobs, speed)
+        else:
+            for job in jobs:
+                fit_many([job], speed)
+        result[name] = {"test_acc": [round(evaluate(m, data.test_x, data.test_y)["accuracy"], 2)
+                                     for m in models],
+                        "wall_s": round(time.perf_counter() - start, 1)}
+    result["setting"] = (f"resnet18, fashion-mnist ({len(data.train_y):,} images), {epochs} "
+                         f"epochs, seeds 0..{seeds - 1}")
+    return result
+
+
+def paper_hours(units: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Training hours of each notebook of the paper profile from per-model epoch seconds
+    (``units[arch]["teacher"|"student"]``)."""
+    return {notebook: sum(PAPER_EPOCHS * (t * units[arch]["teacher"] + s * units[arch]["student"])
+                          for arch, (t, s) in models.items()) / 3600
+            for notebook, models in PAPER_MODELS.items()}
+
+
+def guarded(name: str, fn, *args):
+    """``fn(*args)``, or None with the traceback printed, so one failure keeps the rest."""
+    try:
+        return fn(*args)
+    except Exception:  # noqa: BLE001 - report and go on: a device run is too rare to waste
+        print(f"FAILED: {name}")
+        traceback.print_exc()
+        return None
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--device", default="cuda")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--at-once", type=int, default=FAST.models_at_once,
+                        help="models trained together for the fast per-model units")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to test the script")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent,
+                        help="folder of the log and JSON report")
     args = parser.parse_args()
-    device = torch.device(args.device)
-    if device.type == "cuda":
-        print("device:", torch.cuda.get_device_name(device), "torch", torch.__version__)
-    with tempfile.TemporaryDirectory() as store:
-        smoke_on(args.device, Path(store))
-    sizes = (512, 256, 128, 128) if args.quick else (50_000, 10_000, 4096, 2000)
-    costs = paper_costs(device, *sizes)
-    scale = 50_000 / sizes[0]
-    for notebook, hours in paper_profile_hours(costs).items():
-        print(f"paper profile, {notebook}: {hours * scale:.1f} h of training on this device")
+    device = resolve_device(args.device)
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    n_train, n_test = (256, 128) if args.quick else (50_000, 10_000)
+    data = random_data(n_train, n_test, device)
+    recipe = Recipe(2, 128, 0.1, 0.9, True, 5e-4, "cosine", True)
+    scale = 50_000 / n_train  # seconds per epoch of 50,000 images
+    archs = ("resnet18",) if args.quick else ("resnet18", "vgg16")
+    report: dict = {"gpu": gpu, "torch": torch.__version__, "batch_size": recipe.batch_size,
+                    "at_once": args.at_once, "units_s": {}, "scaling": {}}
+    fast_at_once = Speed(models_at_once=args.at_once)
+    for path, speed, n in (("plain", PLAIN, 1), ("fast", FAST, 1),
+                           (f"fast, {args.at_once} at once", fast_at_once, args.at_once)):
+        for arch in archs:
+            for role in ("teacher", "student"):
+                seconds = guarded(f"{path} {arch} {role}", epoch_seconds, arch, role, n, speed,
+                                  data, recipe)
+                if seconds is not None:
+                    report["units_s"].setdefault(path, {}).setdefault(arch, {})[role] = round(
+                        seconds * scale / n, 3)
+                    print(f"{path:>16} {arch:>9} {role:>8}: {seconds * scale / n:.2f} s per model"
+                          f"-epoch", flush=True)
+    for n in (1, 2, 3, 4):
+        seconds = guarded(f"scaling {n}", epoch_seconds, "resnet18", "teacher", n,
+                          Speed(models_at_once=n), data, recipe)
+        if seconds is not None:
+            report["scaling"][n] = round(n * n_train / seconds)
+            print(f"resnet18 teachers, {n} at once: {n * n_train / seconds:,.0f} images/s",
+                  flush=True)
+    report["accuracy"] = guarded("accuracy", same_accuracy, device, 1 if args.quick else 4, 2,
+                                 500 if args.quick else 0)
+    report["paper_hours"] = {path: paper_hours(units) for path, units in report["units_s"].items()
+                             if all(a in units and len(units[a]) == 2 for a in
+                                    ("resnet18", "vgg16"))}
+    text = render(report)
+    print(text)
+    name = "gpu_check_" + gpu.lower().split()[1] if device.type == "cuda" else "gpu_check_cpu"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{name}.log").write_text(text + "\n")
+    (args.out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+
+
+def render(report: dict) -> str:
+    """The report as text tables."""
+    lines = [f"device: {report['gpu']}, torch {report['torch']}, batch {report['batch_size']}, "
+             "augmented, CIFAR-shaped 32x32x3, 50,000 images per epoch",
+             "", "seconds per model-epoch (second epoch of two; 'at once': group time / N)",
+             f"{'path':<20}{'model':<10}{'teacher':>9}{'student':>9}{'student/teacher':>17}"]
+    for path, units in report["units_s"].items():
+        for arch, u in units.items():
+            t, s = u.get("teacher"), u.get("student")
+            ratio = f"{s / t:.2f}" if t and s else "-"
+            lines.append(f"{path:<20}{arch:<10}{t if t else '-':>9}{s if s else '-':>9}"
+                         f"{ratio:>17}")
+    lines += ["", "resnet18 teachers trained together: aggregate images/s (per-model epoch)"]
+    for n, rate in report["scaling"].items():
+        lines.append(f"  N = {n}: {rate:>8,} images/s  ({50_000 / rate:.2f} s per model-epoch)")
+    acc = report.get("accuracy")
+    if acc:
+        lines += ["", f"test accuracy (%), {acc['setting']}:"]
+        lines += [f"  {p:<6} {acc[p]['test_acc']}  ({acc[p]['wall_s']} s)" for p in ("plain",
+                                                                                       "fast")]
+    lines += ["", f"paper profile, training hours at {PAPER_EPOCHS} epochs:"]
+    for path, hours in report["paper_hours"].items():
+        parts = ", ".join(f"{nb} {h:.1f}" for nb, h in hours.items())
+        lines.append(f"  {path:<20} total {sum(hours.values()):.1f} h ({parts})")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .reproduce import ReproduceError, reproduce
 
@@ -17,9 +18,12 @@ def main(argv: list[str] | None = None) -> int:
                      help="parameters/<profile>/ to use: smoke, cpu or paper (default: cpu)")
     rep.add_argument("--only", nargs="+", metavar="NAME", help="run only these notebooks")
     rep.add_argument("--no-build", action="store_true", help="skip the book build")
+    rep.add_argument("--output", type=Path, metavar="DIR",
+                     help="write the executed notebooks into DIR instead of replacing the book's "
+                     "(no build): e.g. a GPU profile's run kept beside the book")
     args = parser.parse_args(argv)
     try:
-        reproduce(args.profile, args.only, build=not args.no_build)
+        reproduce(args.profile, args.only, build=not args.no_build, output=args.output)
     except ReproduceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -182,8 +182,9 @@ class ExperimentConfig(Config):
     lr: float = param(0.1, "peak learning rate of SGD", min=0.0)
     momentum: float = param(0.9, "SGD momentum", min=0.0, max=1.0)
     nesterov: bool = param(True, "Nesterov momentum")
-    weight_decay: float = param(5.0e-4, "L2 weight decay (coupled, as in torch.optim.SGD)",
-                                min=0.0)
+    weight_decay: float = param(5.0e-4, "L2 weight decay, added to the gradient (torch.optim.SGD's "
+                                "coupled form) of weights with 2+ dimensions; BatchNorm "
+                                "parameters and biases get none", min=0.0)
     schedule: str = param("cosine", "learning-rate schedule: cosine (to 0, per step) or step "
                           "(x0.1 at 50% and 75% of the epochs)", choices=SCHEDULES)
     augment: bool = param(True, "random crop (padding 1/8 of the side) and, where the dataset "
@@ -193,6 +194,11 @@ class ExperimentConfig(Config):
     temperature: float = param(4.0, "distillation temperature T", min=1.0e-3)
     device: str = param("auto", "auto (cuda if available), cpu, cuda or cuda:N",
                         check=_check_device)
+    cuda_graphs: bool = param(True, "on CUDA, capture each model's training step once as a CUDA "
+                              "graph and replay it (false: the plain loop); the CPU ignores it")
+    models_at_once: int = param(4, "on CUDA, independent models (e.g. the seeds of a setting) "
+                                "trained together, each on its own stream; the CPU trains one "
+                                "at a time", min=1, max=64)
     run_store: str = param("", "run store folder; empty means $SDCORE_RUNS, else <repo>/runs")
 
     def check(self) -> None:

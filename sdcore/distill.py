@@ -76,21 +76,22 @@ def cross_entropy_loss(logits: Tensor, labels: Tensor, inputs: Tensor, idx: Tens
     return F.cross_entropy(logits, labels)
 
 
-def distillation_loss(teacher: nn.Module, kd: KDWeights,
-                      train_x: Tensor | None = None) -> BatchLoss:
+def distillation_loss(teacher: nn.Module, kd: KDWeights, train_x: Tensor | None = None,
+                      batch_size: int = 256) -> BatchLoss:
     """A student's batch loss: the teacher (eval mode, inference mode) sees the same inputs.
 
     Without augmentation the teacher's logits depend only on the image, so pass the training
     images as ``train_x``: they are computed once, not every epoch (a student then costs what its
-    teacher cost instead of ~1.6x).
+    teacher cost instead of ~1.6x), ``batch_size`` images at a time. The online teacher's forward
+    keeps no autocast cache, so that a CUDA graph can capture it.
     """
     teacher.eval()
-    cached = predict_logits(teacher, train_x) if train_x is not None else None
+    cached = predict_logits(teacher, train_x, batch_size) if train_x is not None else None
 
     def loss(logits: Tensor, labels: Tensor, inputs: Tensor, idx: Tensor) -> Tensor:
         if cached is not None:
             return kd_loss(logits, cached[idx], labels, kd)
-        with torch.inference_mode(), autocast(inputs.device):
+        with torch.inference_mode(), autocast(inputs.device, cache=False):
             teacher_logits = teacher(inputs).float()
         return kd_loss(logits, teacher_logits.clone(), labels, kd)
 

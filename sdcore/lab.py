@@ -3,7 +3,9 @@
 A ``ModelSpec`` names everything that determines a trained model (data, subset, architecture,
 recipe, seed, generation, distillation weights, the teacher's key); its hash is the store key, so
 any notebook asking for the same model gets the stored one. ``Lab`` caches datasets in memory and
-trains what is missing; the cost is one ``train.fit`` per model not yet in the store.
+trains what is missing, several models at once on CUDA (``train.Speed``); ``chains`` asks for the
+models of many chains one generation at a time, so that independent models train together. The cost
+is one training per model not yet in the store.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from .distill import Ensemble, KDWeights, cross_entropy_loss, distillation_loss
 from .models import build_model
 from .paths import data_root, runs_root
 from .store import RunStore, spec_key
-from .train import Recipe, as_input, evaluate, fit, resolve_device
+from .train import Job, Recipe, Speed, as_input, evaluate, fit_many, on_device, resolve_device
 
 
 @dataclass(frozen=True)
@@ -111,12 +113,15 @@ class Lab:
     device: torch.device
     data_root: Path
     download: bool = True
+    speed: Speed = Speed()
     _data: dict[tuple, ImageData] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: ExperimentConfig) -> "Lab":
-        return cls(RunStore(runs_root(config.run_store)), resolve_device(config.device),
-                   data_root(config.data_root), config.download)
+        device = resolve_device(config.device)
+        speed = Speed(cuda_graphs=config.cuda_graphs, models_at_once=config.models_at_once)
+        return cls(RunStore(runs_root(config.run_store)), device, data_root(config.data_root),
+                   config.download, on_device(speed, device))
 
     def data(self, spec: ModelSpec) -> ImageData:
         """The (subset of the) dataset of ``spec``, on the lab's device; loaded once."""
@@ -141,29 +146,63 @@ class Lab:
 
     def get(self, spec: ModelSpec, teacher: Trained | None = None) -> Trained:
         """The model of ``spec``: loaded if stored, else trained (resuming a checkpoint)."""
-        key = spec.key
-        if self.store.is_complete(key):
-            _, state, metrics = self.store.load(key)
-            model = self.new_model(spec)
-            model.load_state_dict(state)
-            return Trained(spec, key, model.eval(), metrics)
-        if spec.teacher is not None and (teacher is None or teacher.key != spec.teacher):
-            raise ValueError(f"student {key} needs its teacher {spec.teacher}")
-        data = self.data(spec)
+        return self.get_many([spec], [teacher])[0]
+
+    def get_many(self, specs: list[ModelSpec],
+                 teachers: list[Trained | None] | None = None) -> list[Trained]:
+        """The models of ``specs`` (``teachers[i]`` distils ``specs[i]``): stored ones are loaded,
+        the missing ones trained, ``speed.models_at_once`` at a time."""
+        teachers = teachers or [None] * len(specs)
+        models: dict[str, Trained] = {}
+        missing: list[tuple[ModelSpec, Trained | None]] = []
+        for spec, teacher in zip(specs, teachers, strict=True):
+            key = spec.key
+            if key in models or any(s.key == key for s, _ in missing):
+                continue
+            if self.store.is_complete(key):
+                models[key] = self.load(spec)
+            elif spec.teacher is not None and (teacher is None or teacher.key != spec.teacher):
+                raise ValueError(f"student {key} needs its teacher {spec.teacher}")
+            else:
+                missing.append((spec, teacher))
+        step = self.speed.models_at_once
+        for i in range(0, len(missing), step):
+            models.update((t.key, t) for t in self._train(missing[i:i + step]))
+        return [models[spec.key] for spec in specs]
+
+    def load(self, spec: ModelSpec) -> Trained:
+        """The stored model of ``spec``."""
+        _, state, metrics = self.store.load(spec.key)
         model = self.new_model(spec)
-        loss = (cross_entropy_loss if teacher is None else distillation_loss(
-            teacher.model, spec.kd, None if spec.recipe.augment else data.train_x))
-        self.store.begin(key, spec.as_json())
+        model.load_state_dict(state)
+        return Trained(spec, spec.key, model.eval(), metrics)
+
+    def _train(self, pending: list[tuple[ModelSpec, Trained | None]]) -> list[Trained]:
+        """Train ``pending`` together (resuming checkpoints) and store each model."""
+        jobs = []
+        for spec, teacher in pending:
+            data = self.data(spec)
+            loss = (cross_entropy_loss if teacher is None else distillation_loss(
+                teacher.model, spec.kd, None if spec.recipe.augment else data.train_x,
+                self.speed.eval_batch))
+            self.store.begin(spec.key, spec.as_json())
+            jobs.append(Job(self.new_model(spec), data, spec.recipe, spec.training_seed, loss,
+                            self.store.checkpoint_path(spec.key),
+                            f"{spec.model} seed {spec.seed} gen {spec.generation}"))
         start = time.perf_counter()
-        desc = f"{spec.model} seed {spec.seed} gen {spec.generation}"
-        history = fit(model, data, spec.recipe, spec.training_seed, loss,
-                      self.store.checkpoint_path(key), desc)
-        metrics = self.measure(model, data)
-        metrics.update(history=history, wall_s=time.perf_counter() - start,
-                       device=str(self.device),
-                       parameters=sum(p.numel() for p in model.parameters()))
-        self.store.finish(key, {k: v.cpu() for k, v in model.state_dict().items()}, metrics)
-        return Trained(spec, key, model, metrics, trained_now=True)
+        histories = fit_many(jobs, self.speed)
+        wall_s = time.perf_counter() - start
+        trained = []
+        for (spec, _), job, history in zip(pending, jobs, histories):
+            metrics = self.measure(job.model, job.data)
+            metrics.update(history=history, wall_s=wall_s, device=str(self.device),
+                           parameters=sum(p.numel() for p in job.model.parameters()))
+            if len(jobs) > 1:
+                metrics["trained_with"] = len(jobs)  # wall_s is the whole group's
+            self.store.finish(spec.key, {k: v.cpu() for k, v in job.model.state_dict().items()},
+                              metrics)
+            trained.append(Trained(spec, spec.key, job.model, metrics, trained_now=True))
+        return trained
 
     def ensemble(self, members: list[Trained], average: str) -> Trained:
         """The members as one model (their logits or probabilities averaged), measured on the
@@ -173,24 +212,35 @@ class Lab:
         return Trained(spec, "+".join(m.key for m in members), model,
                        self.measure(model, self.data(spec)))
 
-    @staticmethod
-    def measure(model: nn.Module, data: ImageData) -> dict[str, float]:
-        test, train = evaluate(model, data.test_x, data.test_y), evaluate(model, data.train_x,
-                                                                          data.train_y)
+    def measure(self, model: nn.Module, data: ImageData) -> dict[str, float]:
+        batch = self.speed.eval_batch
+        test = evaluate(model, data.test_x, data.test_y, batch)
+        train = evaluate(model, data.train_x, data.train_y, batch)
         return {"test_acc": test["accuracy"], "test_loss": test["loss"],
                 "train_acc": train["accuracy"], "train_loss": train["loss"]}
 
     def all_chains(self, config: StudentBeatsTeacherConfig) -> list[tuple[str, str, int,
                                                                          list[Trained]]]:
         """(dataset, model, seed, chain) for every setting and seed of ``config``."""
-        return [(dataset, model, seed, self.chain(base_spec(config, dataset, model, seed),
-                                                  config.generations, kd_weights(config)))
-                for dataset, model, seed in settings_and_seeds(config)]
+        settings = list(settings_and_seeds(config))
+        chains = self.chains([base_spec(config, *s) for s in settings], config.generations,
+                             kd_weights(config))
+        return [(*setting, chain) for setting, chain in zip(settings, chains)]
+
+    def chains(self, teacher_specs: list[ModelSpec], generations: int,
+               kd: KDWeights | list[KDWeights]) -> list[list[Trained]]:
+        """For each teacher spec, the teacher and ``generations`` students, each distilled from
+        the one before with ``kd`` (one for all chains, or one per chain); generation by
+        generation, so that the models of one generation can train together."""
+        kds = kd if isinstance(kd, list) else [kd] * len(teacher_specs)
+        chains = [[t] for t in self.get_many(teacher_specs)]
+        for _ in range(generations):
+            last = [chain[-1] for chain in chains]
+            students = self.get_many([t.spec.student(t.key, k) for t, k in zip(last, kds)], last)
+            for chain, student in zip(chains, students):
+                chain.append(student)
+        return chains
 
     def chain(self, teacher_spec: ModelSpec, generations: int, kd: KDWeights) -> list[Trained]:
         """The teacher and ``generations`` students, each distilled from the one before."""
-        models = [self.get(teacher_spec)]
-        for _ in range(generations):
-            spec = models[-1].spec.student(models[-1].key, kd)
-            models.append(self.get(spec, teacher=models[-1]))
-        return models
+        return self.chains([teacher_spec], generations, kd)[0]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .config import MultiViewConfig
-from .lab import Lab, Trained, base_spec, kd_weights, settings_and_seeds
+from .lab import Lab, Trained, base_spec, kd_weights
 from .stats import mean_ci
 
 ROLES = ("teacher", "partner", "ensemble", "student", "ensemble student", "same-init student")
@@ -66,27 +66,35 @@ class MultiViewResult:
                 "accuracy": accuracy.round(4).to_dict(orient="records")}
 
 
-def seed_models(lab: Lab, config: MultiViewConfig, dataset: str, model: str,
-                seed: int) -> dict[str, Trained]:
-    """Every role's model for one setting and seed (trained or loaded)."""
+def setting_models(lab: Lab, config: MultiViewConfig, dataset: str,
+                   model: str) -> dict[int, dict[str, Trained]]:
+    """Every role's model for each seed of one setting (trained or loaded), role by role so that
+    the models of a role train together."""
     kd = kd_weights(config)
-    teacher = lab.get(base_spec(config, dataset, model, seed))
-    partner = lab.get(base_spec(config, dataset, model, seed + config.seeds))
-    ensemble = lab.ensemble([teacher, partner], config.ensemble_average)
-    student_spec = teacher.spec.student(teacher.key, kd)
-    same_init = dataclasses.replace(student_spec, init_seed=teacher.spec.training_seed)
-    return {"teacher": teacher, "partner": partner, "ensemble": ensemble,
-            "student": lab.get(student_spec, teacher=teacher),
-            "ensemble student": lab.get(teacher.spec.student(ensemble.key, kd), teacher=ensemble),
-            "same-init student": lab.get(same_init, teacher=teacher)}
+    seeds = range(config.first_seed, config.first_seed + config.seeds)
+    teachers = lab.get_many([base_spec(config, dataset, model, s) for s in seeds])
+    partners = lab.get_many([base_spec(config, dataset, model, s + config.seeds) for s in seeds])
+    ensembles = [lab.ensemble([t, p], config.ensemble_average) for t, p in zip(teachers, partners)]
+    students = [t.spec.student(t.key, kd) for t in teachers]
+    same_init = [dataclasses.replace(s, init_seed=t.spec.training_seed)
+                 for s, t in zip(students, teachers)]
+    distilled = lab.get_many(students + same_init, teachers + teachers)
+    from_ensembles = lab.get_many([t.spec.student(e.key, kd) for t, e in zip(teachers, ensembles)],
+                                  ensembles)
+    n = len(teachers)
+    return {seed: {"teacher": teachers[i], "partner": partners[i], "ensemble": ensembles[i],
+                   "student": distilled[i], "ensemble student": from_ensembles[i],
+                   "same-init student": distilled[n + i]}
+            for i, seed in enumerate(seeds)}
 
 
 def run(config: MultiViewConfig, lab: Lab | None = None) -> MultiViewResult:
     lab = lab or Lab.from_config(config)
     table = pd.DataFrame([
         {"dataset": dataset, "model": model, "seed": seed, "role": role, **trained.row()}
-        for dataset, model, seed in settings_and_seeds(config)
-        for role, trained in seed_models(lab, config, dataset, model, seed).items()])
+        for dataset in config.datasets for model in config.models
+        for seed, roles in setting_models(lab, config, dataset, model).items()
+        for role, trained in roles.items()])
     comparisons = analyse(table)
     return MultiViewResult(table, comparisons, verdict(comparisons), str(lab.device))
 

@@ -34,3 +34,10 @@ def glue(name: str, value: Any, display: bool = True) -> None:
             show(value)
         return
     myst_glue(name, value, display=display)
+
+
+def parameters_cell(config: type, values: dict[str, Any]) -> str:
+    """The source of a notebook's parameters cell: one literal per line with its help text, in the
+    order of ``config``'s fields, each value from ``values`` or else the field's default."""
+    return "\n".join(f"{row['name']} = {values.get(row['name'], row['default'])!r}  # {row['help']}"
+                     for row in config.reference())

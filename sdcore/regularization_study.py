@@ -130,12 +130,14 @@ def variant_chains(config: AmplifiedRegularizationConfig, dataset: str, model: s
 
 def run(config: AmplifiedRegularizationConfig, lab: Lab | None = None) -> ChainsResult:
     lab = lab or Lab.from_config(config)
+    starts = [(setting, variant, teacher, kd) for setting in settings_and_seeds(config)
+              for variant, (teacher, kd) in variant_chains(config, *setting).items()]
+    chains = lab.chains([s[2] for s in starts], config.generations, [s[3] for s in starts])
     table = pd.DataFrame([
         {"dataset": dataset, "model": model, "variant": variant, "seed": seed,
          "generation": trained.spec.generation, **trained.row()}
-        for dataset, model, seed in settings_and_seeds(config)
-        for variant, (teacher, kd) in variant_chains(config, dataset, model, seed).items()
-        for trained in lab.chain(teacher, config.generations, kd)])
+        for ((dataset, model, seed), variant, _, _), chain in zip(starts, chains)
+        for trained in chain])
     changes = analyse(table)
     return ChainsResult(table, changes, verdict(predictions(changes)), str(lab.device))
 

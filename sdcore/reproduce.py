@@ -56,8 +56,9 @@ def parameters_file(root: Path, profile: str, notebook: Path) -> Path:
     return root / "parameters" / profile / f"{notebook.stem}.yaml"
 
 
-def execute(notebook: Path, parameters: Path, root: Path) -> Path:
-    """Run ``notebook`` with ``parameters`` through papermill; replace it if it succeeds."""
+def execute(notebook: Path, parameters: Path, root: Path, dest: Path | None = None) -> Path:
+    """Run ``notebook`` with ``parameters`` through papermill; if it succeeds, write the executed
+    notebook to ``dest`` (default: replace ``notebook``)."""
     import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -75,10 +76,12 @@ def execute(notebook: Path, parameters: Path, root: Path) -> Path:
         raise ReproduceError(
             f"notebook {notebook.stem} failed in cell {err.cell_index} ({err.ename}: "
             f"{err.evalue}); its partial output is in {out}; {notebook} is unchanged") from err
-    tmp = notebook.with_name(f".{notebook.name}.tmp")
+    dest = dest or notebook
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
     nbformat.write(collapse_injected_parameters(nbformat.read(out, as_version=4)), tmp)
-    os.replace(tmp, notebook)
-    return notebook
+    os.replace(tmp, dest)
+    return dest
 
 
 def collapse_injected_parameters(nb: Any) -> Any:
@@ -104,7 +107,9 @@ def build_book(root: Path) -> None:
 
 
 def reproduce(profile: str, only: list[str] | None = None, build: bool = True,
-              root: Path | None = None) -> None:
+              root: Path | None = None, output: Path | None = None) -> None:
+    """Run the notebooks of ``profile`` (``only`` these), replacing those of the book and building
+    it; with ``output``, write the executed notebooks there instead and build nothing."""
     root = root or project_root()
     notebooks = toc_notebooks(root)
     names = [nb.stem for nb in notebooks]
@@ -122,8 +127,9 @@ def reproduce(profile: str, only: list[str] | None = None, build: bool = True,
     for nb in selected:
         start = time.perf_counter()
         print(f"== {nb.stem} ({profile})", flush=True)
-        execute(nb, parameters_file(root, profile, nb), root)
+        execute(nb, parameters_file(root, profile, nb), root,
+                None if output is None else output / nb.name)
         print(f"== {nb.stem} done in {time.perf_counter() - start:.0f} s", flush=True)
-    if build:
+    if build and output is None:
         build_book(root)
         print(f"book: {root / '_build' / 'html' / 'index.html'}")

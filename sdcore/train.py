@@ -1,11 +1,16 @@
-"""Training and evaluation loops: SGD on device-resident data, resumable epoch by epoch.
+"""Training and evaluation loops: SGD on device-resident data, resumable, several models at once.
 
-``fit`` trains a model for a ``Recipe`` with any per-batch loss, checkpointing after each epoch so
-that an interrupted run resumes and ends bit-identical to an uninterrupted one on the CPU (the
-batch order and augmentation of epoch e depend only on (seed, e)). Models and inputs are
-channels_last where safe (``models.memory_format``); CUDA adds bf16 autocast; the loop never syncs
-with the host inside an epoch. Cost: epochs × N forward-backward passes (plus a teacher forward per batch
-when distilling).
+``fit_many`` trains models for their ``Recipe``s with any per-batch loss. Every run checkpoints
+atomically, so that an interrupted run resumes and ends bit-identical to an uninterrupted one on the
+CPU (the batch order and augmentation of epoch e depend only on (seed, e)). On the CPU it is the
+plain loop, one model after another. On CUDA, ``Speed`` adds what pays on a GPU, each with a switch:
+the whole training step (forward, backward, fused SGD) captured once as a CUDA graph and replayed,
+so that a step costs a few launches instead of hundreds; several models in lockstep, each on its own
+CUDA stream, so that their kernels fill the GPU together; cuDNN autotuning; large evaluation
+batches; checkpoints every ``checkpoint_s`` seconds instead of every epoch. Models and inputs are
+channels_last where safe (``models.memory_format``); CUDA adds bf16 autocast (BatchNorm's weights
+and statistics stay fp32); nothing syncs with the host inside an epoch. Cost: epochs × N
+forward-backward passes per model (plus a teacher forward per batch when distilling online).
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ class Recipe:
     lr: float
     momentum: float
     nesterov: bool
-    weight_decay: float
+    weight_decay: float  # applied to weights with 2+ dimensions; BatchNorm and biases get none
     schedule: str  # "cosine" (per step, to 0) or "step" (x0.1 at 50% and 75% of the epochs)
     augment: bool
 
@@ -49,6 +54,32 @@ class Recipe:
             return self.lr * 0.5 * (1 + math.cos(math.pi * step / (self.epochs * steps_per_epoch)))
         epoch = step // steps_per_epoch
         return self.lr * 0.1 ** sum(epoch >= f * self.epochs for f in (0.5, 0.75))
+
+
+@dataclass(frozen=True)
+class Speed:
+    """How models train on CUDA. Not part of any recipe or store key; the CPU ignores it."""
+
+    cuda_graphs: bool = True  # capture each model's training step once as a CUDA graph
+    models_at_once: int = 4  # models trained together, in lockstep, one CUDA stream each
+    cudnn_benchmark: bool = True  # let cuDNN time its convolution algorithms once per shape
+    eval_batch: int = 1024  # images per forward pass when evaluating or caching teacher logits
+    checkpoint_s: float = 60.0  # seconds between checkpoints (0: after every epoch)
+
+    def __post_init__(self) -> None:
+        if self.models_at_once < 1 or self.eval_batch < 1 or self.checkpoint_s < 0:
+            raise ValueError(f"invalid {self}: models_at_once and eval_batch must be ≥ 1, "
+                             "checkpoint_s ≥ 0")
+
+
+# The loop every device ran before the CUDA speed-ups, and the one the CPU always runs.
+PLAIN = Speed(cuda_graphs=False, models_at_once=1, cudnn_benchmark=False, eval_batch=256,
+              checkpoint_s=0.0)
+
+
+def on_device(speed: Speed, device: torch.device) -> Speed:
+    """``speed`` on CUDA, ``PLAIN`` elsewhere."""
+    return speed if device.type == "cuda" else PLAIN
 
 
 def resolve_device(name: str) -> torch.device:
@@ -60,10 +91,10 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA, nothing elsewhere."""
+def autocast(device: torch.device, cache: bool = True):
+    """bf16 autocast on CUDA, nothing elsewhere; ``cache=False`` inside CUDA graph capture."""
     if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=cache)
     return nullcontext()
 
 
@@ -92,9 +123,9 @@ def predict_logits(model: nn.Module, x: Tensor, batch_size: int = 256) -> Tensor
                           for i in range(0, len(x), batch_size)])
 
 
-def evaluate(model: nn.Module, x: Tensor, y: Tensor) -> dict[str, float]:
+def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 256) -> dict[str, float]:
     """Accuracy (%) and mean cross-entropy of ``model`` on images ``x`` with labels ``y``."""
-    logits = predict_logits(model, x)
+    logits = predict_logits(model, x, batch_size)
     return {"accuracy": 100.0 * (logits.argmax(1) == y).float().mean().item(),
             "loss": F.cross_entropy(logits, y).item()}
 
@@ -103,65 +134,243 @@ def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Genera
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + epoch)
 
 
-def fit(model: nn.Module, data: ImageData, recipe: Recipe, seed: int, loss_fn: BatchLoss,
-        checkpoint: Path | None = None, desc: str = "train") -> list[dict[str, float]]:
-    """Train ``model`` (already on ``data``'s device) and return the per-epoch history.
+@contextmanager
+def cudnn_benchmark(enabled: bool) -> Iterator[None]:
+    """Set ``torch.backends.cudnn.benchmark`` for the block, restoring it afterwards."""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
 
-    If ``checkpoint`` exists, training resumes from it; it is rewritten atomically each epoch.
-    The model is left in eval mode, trained.
-    """
-    device = data.train_x.device
-    n = len(data.train_y)
-    steps = max(1, n // recipe.batch_size)  # drop the last partial batch
+
+@dataclass
+class Job:
+    """One model to train: ``model`` (on ``data``'s device), its recipe, seed and batch loss."""
+
+    model: nn.Module
+    data: ImageData
+    recipe: Recipe
+    seed: int
+    loss_fn: BatchLoss
+    checkpoint: Path | None = None  # resumed from if it exists; rewritten atomically
+    desc: str = "train"
+
+
+def make_optimizer(model: nn.Module, recipe: Recipe, lr: float | Tensor,
+                   fused: bool = False) -> torch.optim.SGD:
+    """SGD with weight decay on weights of 2+ dimensions only (not BatchNorm, not biases)."""
     decay, no_decay = [], []
     for p in model.parameters():
         (no_decay if p.ndim <= 1 else decay).append(p)
-    optimizer = torch.optim.SGD([{"params": decay, "weight_decay": recipe.weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr,
-                                momentum=recipe.momentum, nesterov=recipe.nesterov)
-    history: list[dict[str, float]] = []
-    if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        history = state["history"]
-    layout = memory_format(model, device)
-    model.to(memory_format=layout)
-    pad = data.image_shape[-1] // 8 if recipe.augment else 0
-    model.train()
-    bar = tqdm(total=recipe.epochs, initial=len(history), desc=desc, unit="epoch",
-               mininterval=0, leave=True, dynamic_ncols=False, ncols=100)
-    for epoch in range(len(history), recipe.epochs):
-        start = time.perf_counter()
-        gen = epoch_generator(seed, epoch, device)
-        order = torch.randperm(n, device=device, generator=gen)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        for i in range(steps):
-            idx = order[i * recipe.batch_size:(i + 1) * recipe.batch_size]
-            x, y = data.train_x[idx], data.train_y[idx]
-            if recipe.augment:
-                x = random_crop_flip(x, pad, data.flip, gen)
-            inputs = as_input(x, layout)
-            lr = recipe.lr_at(epoch * steps + i, steps)
-            for group in optimizer.param_groups:
+    return torch.optim.SGD([{"params": decay, "weight_decay": recipe.weight_decay},
+                            {"params": no_decay, "weight_decay": 0.0}], lr=lr,
+                           momentum=recipe.momentum, nesterov=recipe.nesterov,
+                           **({"fused": True} if fused else {}))
+
+
+class _Run:
+    """One job in progress: its optimizer, history and position; ``step()`` trains one batch.
+
+    With CUDA graphs, the step (forward, loss, backward, fused SGD with a learning-rate tensor, the
+    epoch's loss and accuracy sums) is captured once on static tensors; each batch is then copied
+    into them and the graph replayed.
+    """
+
+    WARMUP_STEPS = 3  # eager steps before capture (cuDNN autotuning, lazy initialization)
+
+    def __init__(self, job: Job, speed: Speed):
+        self.job, self.speed = job, speed
+        self.model, self.data, self.recipe = job.model, job.data, job.recipe
+        self.device = job.data.train_x.device
+        self.graphed = speed.cuda_graphs and self.device.type == "cuda"
+        self.n = len(self.data.train_y)
+        self.steps = max(1, self.n // self.recipe.batch_size)  # drop the last partial batch
+        # The graph reads the learning rate from a tensor that each step refills.
+        self.lr = torch.tensor(self.recipe.lr, device=self.device) if self.graphed else None
+        self.optimizer = make_optimizer(self.model, self.recipe,
+                                        self.recipe.lr if self.lr is None else self.lr,
+                                        fused=self.graphed)
+        if self.lr is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.lr
+        self.history: list[dict[str, float]] = []
+        if job.checkpoint is not None and job.checkpoint.exists():
+            self._resume(job.checkpoint)
+        self.layout = memory_format(self.model, self.device)
+        self.model.to(memory_format=self.layout)
+        self.pad = self.data.image_shape[-1] // 8 if self.recipe.augment else 0
+        self.loss_sum = torch.zeros((), device=self.device)
+        self.correct = torch.zeros((), device=self.device, dtype=torch.long)
+        self.stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.step_index = 0
+        self.last_checkpoint = time.perf_counter()
+
+    def _resume(self, checkpoint: Path) -> None:
+        state = torch.load(checkpoint, map_location=self.device, weights_only=True)
+        self.model.load_state_dict(state["model"])
+        own = [{k: g[k] for k in ("lr", "foreach", "fused")} for g in self.optimizer.param_groups]
+        self.optimizer.load_state_dict(state["optimizer"])
+        for group, keep in zip(self.optimizer.param_groups, own):
+            group.update(keep)  # the checkpoint may come from the other path (graphs on or off)
+        self.history = state["history"]
+
+    @property
+    def done(self) -> bool:
+        return len(self.history) >= self.recipe.epochs
+
+    def stream_context(self):
+        return torch.cuda.stream(self.stream) if self.stream is not None else nullcontext()
+
+    def _train_batch(self, inputs: Tensor, y: Tensor, idx: Tensor) -> None:
+        with autocast(self.device, cache=not self.graphed):
+            logits = self.model(inputs)
+            loss = self.job.loss_fn(logits.float(), y, inputs, idx)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.loss_sum += loss.detach()
+        self.correct += (logits.argmax(1) == y).sum()
+
+    def _state(self) -> list[Tensor]:
+        """Every tensor a training step changes."""
+        buffers = [s["momentum_buffer"] for s in self.optimizer.state.values()
+                   if s.get("momentum_buffer") is not None]
+        return [*self.model.state_dict().values(), *buffers, self.loss_sum, self.correct]
+
+    def capture(self) -> None:
+        """Capture the training step as a CUDA graph, leaving the model's state as it was."""
+        b = min(self.recipe.batch_size, self.n)
+        self.static_x = as_input(self.data.train_x[:b], self.layout)  # warm-up batch: no RNG used
+        self.static_y = self.data.train_y[:b].clone()
+        self.static_idx = torch.arange(b, device=self.device)
+        if self.recipe.momentum:  # zeros: what SGD's first step would make of a missing buffer
+            for group in self.optimizer.param_groups:
+                for p in group["params"]:
+                    self.optimizer.state[p].setdefault("momentum_buffer", torch.zeros_like(p))
+        saved = [t.clone() for t in self._state()]
+        self.model.train()
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for _ in range(self.WARMUP_STEPS):
+                self._train_batch(self.static_x, self.static_y, self.static_idx)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self._train_batch(self.static_x, self.static_y, self.static_idx)
+        with torch.no_grad():
+            for tensor, value in zip(self._state(), saved):
+                tensor.copy_(value)
+
+    def release(self) -> None:
+        """Free the graph and its memory (the gradients live in its pool)."""
+        if self.graph is not None:
+            self.graph = None
+            self.optimizer.zero_grad(set_to_none=True)
+
+    def _begin_epoch(self) -> None:
+        self.model.train()
+        epoch = len(self.history)
+        self.generator = epoch_generator(self.job.seed, epoch, self.device)
+        self.order = torch.randperm(self.n, device=self.device, generator=self.generator)
+        self.loss_sum.zero_()
+        self.correct.zero_()
+        self.epoch_start = time.perf_counter()
+
+    def step(self) -> bool:
+        """Train the next batch; True when it ended an epoch."""
+        i = self.step_index
+        if i == 0:
+            self._begin_epoch()
+        idx = self.order[i * self.recipe.batch_size:(i + 1) * self.recipe.batch_size]
+        x, y = self.data.train_x[idx], self.data.train_y[idx]
+        if self.recipe.augment:
+            x = random_crop_flip(x, self.pad, self.data.flip, self.generator)
+        inputs = as_input(x, self.layout)
+        lr = self.recipe.lr_at(len(self.history) * self.steps + i, self.steps)
+        if self.graph is None:
+            for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            with autocast(device):
-                logits = model(inputs)
-                loss = loss_fn(logits.float(), y, inputs, idx)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach()
-            correct += (logits.argmax(1) == y).sum()
-        history.append({"epoch": epoch + 1, "loss": loss_sum.item() / steps,
-                        "train_acc": 100.0 * correct.item() / (steps * recipe.batch_size),
-                        "seconds": time.perf_counter() - start})
-        if checkpoint is not None:
-            atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                               "history": history}, checkpoint)
-        bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", acc=f"{history[-1]['train_acc']:.1f}")
-        bar.update(1)
+            self._train_batch(inputs, y, idx)
+        else:
+            self.static_x.copy_(inputs)
+            self.static_y.copy_(y)
+            self.static_idx.copy_(idx)
+            self.lr.fill_(lr)
+            self.graph.replay()
+        self.step_index = (i + 1) % self.steps
+        if self.step_index == 0:
+            self._end_epoch()
+            return True
+        return False
+
+    def _end_epoch(self) -> None:
+        self.history.append({
+            "epoch": len(self.history) + 1, "loss": self.loss_sum.item() / self.steps,
+            "train_acc": 100.0 * self.correct.item() / (self.steps * self.recipe.batch_size),
+            "seconds": time.perf_counter() - self.epoch_start})
+        if self.job.checkpoint is None:
+            return
+        due = time.perf_counter() - self.last_checkpoint >= self.speed.checkpoint_s
+        # Every epoch (the plain loop), or when due and the run is not over (its caller stores
+        # the finished model).
+        if self.speed.checkpoint_s == 0 or (due and not self.done):
+            atomic_torch_save({"model": self.model.state_dict(),
+                               "optimizer": self.optimizer.state_dict(),
+                               "history": self.history}, self.job.checkpoint)
+            self.last_checkpoint = time.perf_counter()
+
+
+def fit(model: nn.Module, data: ImageData, recipe: Recipe, seed: int, loss_fn: BatchLoss,
+        checkpoint: Path | None = None, desc: str = "train",
+        speed: Speed = PLAIN) -> list[dict[str, float]]:
+    """Train one model (already on ``data``'s device) and return its per-epoch history."""
+    return fit_many([Job(model, data, recipe, seed, loss_fn, checkpoint, desc)], speed)[0]
+
+
+def fit_many(jobs: list[Job], speed: Speed = PLAIN) -> list[list[dict[str, float]]]:
+    """Train every job and return each one's per-epoch history; models are left in eval mode.
+
+    On CUDA all jobs train together (keep them to ``speed.models_at_once``); elsewhere one after
+    another with the plain loop.
+    """
+    if not jobs:
+        return []
+    device = jobs[0].data.train_x.device
+    speed = on_device(speed, device)
+    if device.type != "cuda":
+        return [_train_together([_Run(job, speed)], job.desc) for job in jobs]
+    with cudnn_benchmark(speed.cudnn_benchmark):
+        runs = [_Run(job, speed) for job in jobs]
+        desc = jobs[0].desc + (f" (+{len(jobs) - 1} more at once)" if len(jobs) > 1 else "")
+        _train_together(runs, desc)
+        torch.cuda.synchronize(device)
+    return [run.history for run in runs]
+
+
+def _train_together(runs: list[_Run], desc: str) -> list[dict[str, float]]:
+    """Step ``runs`` round-robin until each has trained all its epochs; the first one's history."""
+    bar = tqdm(total=sum(r.recipe.epochs for r in runs), initial=sum(len(r.history) for r in runs),
+               desc=desc, unit="epoch", mininterval=0, leave=True, dynamic_ncols=False, ncols=100)
+    active = [r for r in runs if not r.done]
+    for run in active:
+        if run.graphed:
+            with run.stream_context():
+                run.capture()
+    while active:
+        for run in active:
+            with run.stream_context():
+                if run.step():
+                    last = run.history[-1]
+                    bar.set_postfix(loss=f"{last['loss']:.3f}", acc=f"{last['train_acc']:.1f}")
+                    bar.update(1)
+        active = [r for r in active if not r.done]
     bar.close()
-    model.eval()
-    return history
+    for run in runs:
+        run.release()
+        run.model.eval()
+    return runs[0].history
