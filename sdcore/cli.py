@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     rep = commands.add_parser("reproduce", help="run the claim notebooks with papermill, then "
                               "build the book into _build/html")
     rep.add_argument("--profile", default="cpu",
-                     help="parameters/<profile>/ to use: smoke, cpu or paper (default: cpu)")
+                     help="parameters/<profile>/ to use: smoke, cpu, gpu or paper (default: cpu)")
     rep.add_argument("--only", nargs="+", metavar="NAME", help="run only these notebooks")
     rep.add_argument("--no-build", action="store_true", help="skip the book build")
     rep.add_argument("--output", type=Path, metavar="DIR",

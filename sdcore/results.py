@@ -122,11 +122,22 @@ def provenance_table(record: dict[str, Any]) -> pd.DataFrame:
                         index=pd.Index(list(PROVENANCE_ROWS.values()), name="provenance"))
 
 
-def latest_record(records: list[dict[str, Any]], notebook: str,
-                  claim: str) -> dict[str, Any] | None:
+PROFILE_ORDER = ("smoke", "cpu", "gpu", "paper")  # smallest scale first; others follow by name
+
+
+def profiles_of(records: list[dict[str, Any]]) -> list[str]:
+    """The profiles that ``records`` come from, smallest scale first."""
+    found = {r["profile"] for r in records}
+    known = [p for p in PROFILE_ORDER if p in found]
+    return known + sorted(found - set(known))
+
+
+def latest_record(records: list[dict[str, Any]], notebook: str, claim: str,
+                  profile: str | None = None) -> dict[str, Any] | None:
     """The most recently started of ``records`` (``read_records()``) of ``notebook`` for ``claim``,
-    across profiles."""
-    own = [r for r in records if r["notebook"] == notebook and r["claim"] == claim]
+    in ``profile`` (default: across profiles)."""
+    own = [r for r in records if r["notebook"] == notebook and r["claim"] == claim
+           and profile in (None, r["profile"])]
     return max(own, key=lambda r: r["provenance"].get("started") or "", default=None)
 
 

@@ -170,6 +170,28 @@ def make_optimizer(model: nn.Module, recipe: Recipe, lr: float | Tensor,
                            **({"fused": True} if fused else {}))
 
 
+# (step, warm-up steps, what to do between warm-up and capture, device) -> the step's replay
+GraphMaker = Callable[[Callable[[], None], int, Callable[[], None], torch.device],
+                      Callable[[], None]]
+
+
+def cuda_graph(step: Callable[[], None], warmup: int, before_capture: Callable[[], None],
+               device: torch.device) -> Callable[[], None]:
+    """Run ``step`` ``warmup`` times on a side stream (cuDNN autotuning, lazy initialization),
+    then ``before_capture()``, then capture ``step`` as a CUDA graph; return its replay."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        for _ in range(warmup):
+            step()
+    torch.cuda.current_stream(device).wait_stream(side)
+    before_capture()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step()
+    return graph.replay
+
+
 class _Run:
     """One job in progress: its optimizer, history and position; ``step()`` trains one batch.
 
@@ -180,11 +202,11 @@ class _Run:
 
     WARMUP_STEPS = 3  # eager steps before capture (cuDNN autotuning, lazy initialization)
 
-    def __init__(self, job: Job, speed: Speed):
-        self.job, self.speed = job, speed
+    def __init__(self, job: Job, speed: Speed, graph_maker: GraphMaker | None = None):
+        self.job, self.speed, self.graph_maker = job, speed, graph_maker
         self.model, self.data, self.recipe = job.model, job.data, job.recipe
         self.device = job.data.train_x.device
-        self.graphed = speed.cuda_graphs and self.device.type == "cuda"
+        self.graphed = graph_maker is not None
         self.n = len(self.data.train_y)
         self.steps = max(1, self.n // self.recipe.batch_size)  # drop the last partial batch
         # The graph reads the learning rate from a tensor that each step refills.
@@ -204,7 +226,7 @@ class _Run:
         self.loss_sum = torch.zeros((), device=self.device)
         self.correct = torch.zeros((), device=self.device, dtype=torch.long)
         self.stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
-        self.graph: torch.cuda.CUDAGraph | None = None
+        self.replay: Callable[[], None] | None = None
         self.step_index = 0
         self.last_checkpoint = time.perf_counter()
 
@@ -241,7 +263,7 @@ class _Run:
         return [*self.model.state_dict().values(), *buffers, self.loss_sum, self.correct]
 
     def capture(self) -> None:
-        """Capture the training step as a CUDA graph, leaving the model's state as it was."""
+        """Capture the training step as a graph, leaving the model's state as it was."""
         b = min(self.recipe.batch_size, self.n)
         self.static_x = as_input(self.data.train_x[:b], self.layout)  # warm-up batch: no RNG used
         self.static_y = self.data.train_y[:b].clone()
@@ -252,24 +274,17 @@ class _Run:
                     self.optimizer.state[p].setdefault("momentum_buffer", torch.zeros_like(p))
         saved = [t.clone() for t in self._state()]
         self.model.train()
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side):
-            for _ in range(self.WARMUP_STEPS):
-                self._train_batch(self.static_x, self.static_y, self.static_idx)
-        torch.cuda.current_stream(self.device).wait_stream(side)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self._train_batch(self.static_x, self.static_y, self.static_idx)
+        self.replay = self.graph_maker(
+            lambda: self._train_batch(self.static_x, self.static_y, self.static_idx),
+            self.WARMUP_STEPS, lambda: self.optimizer.zero_grad(set_to_none=True), self.device)
         with torch.no_grad():
             for tensor, value in zip(self._state(), saved):
                 tensor.copy_(value)
 
     def release(self) -> None:
         """Free the graph and its memory (the gradients live in its pool)."""
-        if self.graph is not None:
-            self.graph = None
+        if self.replay is not None:
+            self.replay = None
             self.optimizer.zero_grad(set_to_none=True)
 
     def _begin_epoch(self) -> None:
@@ -292,7 +307,7 @@ class _Run:
             x = random_crop_flip(x, self.pad, self.data.flip, self.generator)
         inputs = as_input(x, self.layout)
         lr = self.recipe.lr_at(len(self.history) * self.steps + i, self.steps)
-        if self.graph is None:
+        if self.replay is None:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             self._train_batch(inputs, y, idx)
@@ -301,7 +316,7 @@ class _Run:
             self.static_y.copy_(y)
             self.static_idx.copy_(idx)
             self.lr.fill_(lr)
-            self.graph.replay()
+            self.replay()
         self.step_index = (i + 1) % self.steps
         if self.step_index == 0:
             self._end_epoch()
@@ -345,7 +360,7 @@ def fit_many(jobs: list[Job], speed: Speed = PLAIN) -> list[list[dict[str, float
     if device.type != "cuda":
         return [_train_together([_Run(job, speed)], job.desc) for job in jobs]
     with cudnn_benchmark(speed.cudnn_benchmark):
-        runs = [_Run(job, speed) for job in jobs]
+        runs = [_Run(job, speed, cuda_graph if speed.cuda_graphs else None) for job in jobs]
         desc = jobs[0].desc + (f" (+{len(jobs) - 1} more at once)" if len(jobs) > 1 else "")
         _train_together(runs, desc)
         torch.cuda.synchronize(device)

@@ -15,6 +15,6 @@ def test_unknown_notebook_is_named(project_copy):
 
 
 def test_missing_profile_lists_the_profiles(project_copy):
-    with pytest.raises(ReproduceError, match="profile 'gpu'.*profiles with parameter files: "
-                                             "cpu, paper, smoke"):
-        reproduce("gpu", build=False, root=project_copy)
+    with pytest.raises(ReproduceError, match="profile 'tpu'.*profiles with parameter files: "
+                                             "cpu, gpu, paper, smoke"):
+        reproduce("tpu", build=False, root=project_copy)

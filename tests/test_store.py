@@ -63,17 +63,19 @@ def test_interrupted_training_resumes_to_the_same_result(tmp_path, monkeypatch):
     spec = base_spec(config, "synthetic", "resnet8", 0)
     reference = reference_lab.get(spec)
 
-    real_fit, calls = lab_module.fit, {"n": 0}
+    real_fit, calls = lab_module.fit_many, {"n": 0}
 
-    def interrupted_fit(model, data, recipe, seed, loss_fn, checkpoint, desc):
-        def loss(*args):
-            calls["n"] += 1
-            if calls["n"] == 2 * 6 + 3:  # 6 batches an epoch: stop inside the third epoch
-                raise KeyboardInterrupt
-            return loss_fn(*args)
-        return real_fit(model, data, recipe, seed, loss, checkpoint, desc)
+    def interrupted_fit(jobs, speed):
+        def interrupting(loss_fn):
+            def loss(*args):
+                calls["n"] += 1
+                if calls["n"] == 2 * 6 + 3:  # 6 batches an epoch: stop inside the third epoch
+                    raise KeyboardInterrupt
+                return loss_fn(*args)
+            return loss
+        return real_fit([replace(job, loss_fn=interrupting(job.loss_fn)) for job in jobs], speed)
 
-    monkeypatch.setattr(lab_module, "fit", interrupted_fit)
+    monkeypatch.setattr(lab_module, "fit_many", interrupted_fit)
     lab, _ = make_lab(tmp_path / "store")
     with pytest.raises(KeyboardInterrupt):
         lab.get(spec)
@@ -83,7 +85,7 @@ def test_interrupted_training_resumes_to_the_same_result(tmp_path, monkeypatch):
     assert len(saved["history"]) == 2
     assert not [p for p in store.folder(spec.key).iterdir() if p.name.endswith(".tmp")]
 
-    monkeypatch.setattr(lab_module, "fit", real_fit)
+    monkeypatch.setattr(lab_module, "fit_many", real_fit)
     resumed = make_lab(tmp_path / "store")[0].get(spec)
     assert resumed.trained_now and store.is_complete(spec.key)
     assert not store.checkpoint_path(spec.key).exists()

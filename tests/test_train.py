@@ -1,0 +1,79 @@
+"""The training loop's fast path, checked on the CPU: its CUDA graph replaced by eager replays of
+the captured step, everything else (static inputs, a learning-rate tensor, fused SGD, zero momentum
+buffers, warm-up steps undone) must train exactly what the plain loop trains."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sdcore import train
+from sdcore.data import make_synthetic
+from sdcore.distill import KDWeights, cross_entropy_loss, distillation_loss
+from sdcore.models import build_model
+from sdcore.train import PLAIN, Job, Recipe, Speed, fit_many
+
+DATA = make_synthetic(n_train=300, n_test=100)
+
+
+def eager_graph(step, warmup, before_capture, device):
+    """A stand-in for ``train.cuda_graph``: the same warm-up, then replays that run the step."""
+    for _ in range(warmup):
+        step()
+    before_capture()
+    return step
+
+
+def model(seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_model("resnet8", 1, DATA.num_classes, 0.5)
+
+
+def train_with(graph_maker, recipe: Recipe, loss_fn, seed: int = 3):
+    net = model(seed)
+    run = train._Run(Job(net, DATA, recipe, seed, loss_fn), PLAIN, graph_maker)
+    train._train_together([run], "test")
+    return net, run.history
+
+
+@pytest.mark.parametrize("augment", [False, True])
+@pytest.mark.parametrize("student", [False, True])
+def test_graph_bookkeeping_trains_what_the_plain_loop_trains(monkeypatch, augment, student):
+    real = train.make_optimizer
+    # The graphed step needs fused SGD (it reads the learning rate from a tensor); give the plain
+    # loop the same optimizer, so that only the bookkeeping differs.
+    monkeypatch.setattr(train, "make_optimizer",
+                        lambda m, r, lr, fused=False: real(m, r, lr, fused=True))
+    recipe = Recipe(3, 64, 0.1, 0.9, True, 5e-4, "cosine", augment)
+    loss_fn = cross_entropy_loss
+    if student:
+        teacher = model(0)
+        loss_fn = distillation_loss(teacher, KDWeights(0.5, 0.5, 4.0),
+                                    None if augment else DATA.train_x)
+    plain, plain_history = train_with(None, recipe, loss_fn)
+    graphed, graphed_history = train_with(eager_graph, recipe, loss_fn)
+    for (name, a), b in zip(plain.state_dict().items(), graphed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert [h["loss"] for h in plain_history] == [h["loss"] for h in graphed_history]
+    assert [h["train_acc"] for h in plain_history] == [h["train_acc"] for h in graphed_history]
+    assert all(p.grad is None for p in graphed.parameters())  # the graph's memory is released
+
+
+def test_fit_many_on_the_cpu_trains_each_model_as_alone():
+    recipe = Recipe(2, 64, 0.1, 0.9, True, 5e-4, "cosine", True)
+    alone = [model(s) for s in (1, 2)]
+    for seed, net in zip((1, 2), alone):
+        fit_many([Job(net, DATA, recipe, seed, cross_entropy_loss)])
+    together = [model(s) for s in (1, 2)]
+    fit_many([Job(net, DATA, recipe, seed, cross_entropy_loss)
+              for seed, net in zip((1, 2), together)], Speed(models_at_once=2))
+    for a, b in zip(alone, together):
+        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                     b.state_dict().values()))
+
+
+@pytest.mark.parametrize("bad", [{"models_at_once": 0}, {"eval_batch": 0},
+                                 {"checkpoint_s": -1.0}])
+def test_speed_refuses_impossible_settings(bad):
+    with pytest.raises(ValueError, match="models_at_once and eval_batch must be ≥ 1"):
+        Speed(**bad)
