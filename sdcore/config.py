@@ -9,6 +9,7 @@ so the parameter reference of the book is generated from here and cannot drift.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -90,6 +91,9 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
 def _check_value(key: str, value: Any, meta: dict) -> None:
     items = value if isinstance(value, list) else [value]
     for item in items:
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ConfigError(f"parameter {key!r}: {item!r} is not allowed; it must be a finite "
+                              "number")
         if meta["choices"] is not None and item not in meta["choices"]:
             raise ConfigError(f"parameter {key!r}: {item!r} is not allowed; "
                               f"allowed: {', '.join(map(str, meta['choices']))}")

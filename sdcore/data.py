@@ -3,17 +3,20 @@
 ``load_dataset(name, ...)`` knows ``synthetic`` and ``multiview:<views>[:<feature noise>]``
 (generated in memory from a seed), ``fashion-mnist`` (IDX files, found offline or downloaded),
 ``cifar10`` / ``cifar100`` (the python pickles, found or downloaded) and ``imagefolder:<path>``
-(torchvision's ImageFolder layout). Loading reads each file once (seconds for the standard sets);
-a dataset is then a few tens of MB of uint8 on the device, so an epoch costs no host work:
-``random_crop_flip`` crops and flips a whole batch with one gather.
+(torchvision's ImageFolder layout, images of any mode and size; unreadable files are named).
+Loading reads each file once (seconds for the standard sets); a dataset is then a few tens of MB of
+uint8 on the device, so an epoch costs no host work: ``random_crop_flip`` crops and flips a whole
+batch with one gather.
 """
 
 from __future__ import annotations
 
 import gzip
 import pickle
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -264,12 +267,69 @@ def load_cifar(name: str, root: Path, download: bool) -> ImageData:
 
 # --- ImageFolder -------------------------------------------------------------------------------
 
+GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+MAX_LISTED = 20  # unreadable files named in an error, at most
+
+
+class UnreadableImages(ValueError):
+    """Files of an imagefolder dataset that could not be read as images."""
+
+
+@contextmanager
+def _any_image_size() -> Iterator[None]:
+    """Let PIL open images larger than its decompression-bomb limit (the user's own data)."""
+    from PIL import Image
+    before, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = before
+
+
+def read_image(path: Path, size: int) -> np.ndarray:
+    """An image file as ``size``×``size`` uint8: H×W for grayscale modes (1, L, LA, 16- and 32-bit
+    integer, float), H×W×3 for every other mode (RGB, RGBA, palette, CMYK, ...). 16-bit values are
+    scaled to 8 bits, float values read as 0..1 when none exceeds 1, else as 0..255."""
+    from PIL import Image
+    with Image.open(path) as img:
+        img.draft("RGB" if img.mode not in GRAY_MODES else "L", (size, size))  # JPEG: decode small
+        img.load()
+        if img.mode in GRAY_MODES:
+            if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+                values = np.asarray(img, dtype=np.float64)
+                scale = (1 / 257 if img.mode != "F" else 255.0 if values.max(initial=0) <= 1 else 1)
+                img = Image.fromarray(np.clip(values * scale, 0, 255).round().astype(np.uint8))
+            img = img.convert("L")
+        else:
+            if img.mode == "P" and "transparency" in img.info:
+                img = img.convert("RGBA")
+            img = img.convert("RGB")
+        return np.asarray(img.resize((size, size)), dtype=np.uint8)
+
+
 def _read_folder(path: Path, size: int) -> tuple[Tensor, Tensor, list[str]]:
+    """Every image under ``path``'s class folders: grayscale if all of them are, else RGB (gray
+    images repeated over 3 channels). Unreadable files stop it, each named with what was wrong."""
     from torchvision.datasets import ImageFolder
-    folder = ImageFolder(str(path))
-    images = [np.asarray(folder.loader(p).convert("RGB").resize((size, size)), dtype=np.uint8)
-              for p, _ in folder.samples]
-    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+    folder = ImageFolder(str(path), loader=str)  # lists the files; they are read below
+    images, problems = [], []
+    with _any_image_size():
+        for file, _ in folder.samples:
+            try:
+                images.append(read_image(Path(file), size))
+            except Exception as err:  # noqa: BLE001 - PIL raises many kinds; each file is named
+                problems.append(f"{file}: {type(err).__name__}: {err}")
+    if problems:
+        listed = "\n  ".join(problems[:MAX_LISTED])
+        more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+        raise UnreadableImages(
+            f"imagefolder {path}: {len(problems)} of {len(folder.samples)} files could not be read "
+            f"as images:\n  {listed}{more}\nRepair or remove them and run again.")
+    if any(image.ndim == 3 for image in images):
+        images = [np.repeat(i[..., None], 3, axis=2) if i.ndim == 2 else i for i in images]
+        x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+    else:
+        x = torch.from_numpy(np.stack(images))[:, None]
     return x, torch.tensor(folder.targets, dtype=torch.long), folder.classes
 
 

@@ -22,10 +22,11 @@ import torch.nn as nn
 from .config import ExperimentConfig, StudentBeatsTeacherConfig
 from .data import ImageData, load_dataset
 from .distill import Ensemble, KDWeights, cross_entropy_loss, distillation_loss
-from .models import build_model
+from .models import build_model, memory_format
 from .paths import data_root, runs_root
 from .store import RunStore, spec_key
-from .train import Job, Recipe, Speed, as_input, evaluate, fit_many, on_device, resolve_device
+from .train import (Job, Recipe, Speed, TrainingDiverged, as_input, evaluate, fit_many, on_device,
+                    resolve_device)
 
 
 @dataclass(frozen=True)
@@ -139,10 +140,13 @@ class Lab:
         return as_input(data.train_x[:n]), data.train_y[:n]
 
     def new_model(self, spec: ModelSpec) -> nn.Module:
+        """``spec``'s model, freshly initialized, on the lab's device in its memory layout (the
+        layout training uses), so that a model loaded into it computes bit for bit what the
+        model that was trained and kept in memory computes."""
         data = self.data(spec)
         torch.manual_seed(spec.training_seed if spec.init_seed is None else spec.init_seed)
-        return build_model(spec.model, data.image_shape[0], data.num_classes,
-                           spec.width).to(self.device)
+        model = build_model(spec.model, data.image_shape[0], data.num_classes, spec.width)
+        return model.to(self.device, memory_format=memory_format(model, self.device))
 
     def get(self, spec: ModelSpec, teacher: Trained | None = None) -> Trained:
         """The model of ``spec``: loaded if stored, else trained (resuming a checkpoint)."""
@@ -188,12 +192,23 @@ class Lab:
             self.store.begin(spec.key, spec.as_json())
             jobs.append(Job(self.new_model(spec), data, spec.recipe, spec.training_seed, loss,
                             self.store.checkpoint_path(spec.key),
-                            f"{spec.model} seed {spec.seed} gen {spec.generation}"))
+                            f"{spec.dataset} · {spec.model} · seed {spec.seed} · generation "
+                            f"{spec.generation}"))
         start = time.perf_counter()
-        histories = fit_many(jobs, self.speed)
-        wall_s = time.perf_counter() - start
+        try:
+            histories = fit_many(jobs, self.speed)
+        except TrainingDiverged as err:  # store those that finished, then stop
+            self._store(pending, jobs, err.histories, time.perf_counter() - start)
+            raise
+        return self._store(pending, jobs, histories, time.perf_counter() - start)
+
+    def _store(self, pending: list[tuple[ModelSpec, Trained | None]], jobs: list[Job],
+               histories: list, wall_s: float) -> list[Trained]:
+        """Measure and store every job that finished (its history is not None)."""
         trained = []
         for (spec, _), job, history in zip(pending, jobs, histories):
+            if history is None:
+                continue
             metrics = self.measure(job.model, job.data)
             metrics.update(history=history, wall_s=wall_s, device=str(self.device),
                            parameters=sum(p.numel() for p in job.model.parameters()))

@@ -3,7 +3,9 @@
 A run folder holds ``spec.json`` (what was trained), ``model.pt`` (final weights) and
 ``metrics.json`` (written last: its presence marks the run complete), and, while training,
 ``checkpoint.pt`` (removed once the run completes). Every file is written to a temporary file in the
-same folder and renamed into place, so a crash never leaves a half-written file behind.
+same folder and renamed into place, so a crash never leaves a half-written file behind; the
+temporaries and checkpoint a killed process leaves are removed when the run is next begun, finished
+or loaded.
 """
 
 from __future__ import annotations
@@ -71,10 +73,13 @@ class RunStore:
         spec = json.loads((folder / "spec.json").read_text())
         metrics = json.loads((folder / "metrics.json").read_text())
         state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+        self.tidy(key)
         return spec, state, metrics
 
     def begin(self, key: str, spec: dict[str, Any]) -> None:
-        """Record the spec of a run about to be trained (idempotent)."""
+        """Record the spec of a run about to be trained (idempotent), clearing the temporaries
+        an interrupted writer left."""
+        self._remove_temporaries(key)
         atomic_write_json(spec, self.folder(key) / "spec.json")
 
     def finish(self, key: str, state: dict[str, Any], metrics: dict[str, Any]) -> None:
@@ -82,4 +87,17 @@ class RunStore:
         folder = self.folder(key)
         atomic_torch_save(state, folder / "model.pt")
         atomic_write_json(metrics, folder / "metrics.json")
-        self.checkpoint_path(key).unlink(missing_ok=True)
+        self.tidy(key)
+
+    def tidy(self, key: str) -> None:
+        """Remove what a complete run no longer needs: its checkpoint and stray temporaries
+        (a process killed between writing the completion mark and cleaning up leaves them)."""
+        if self.is_complete(key):
+            self.checkpoint_path(key).unlink(missing_ok=True)
+            self._remove_temporaries(key)
+
+    def _remove_temporaries(self, key: str) -> None:
+        folder = self.folder(key)
+        if folder.is_dir():
+            for tmp in folder.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)

@@ -36,6 +36,15 @@ from .store import atomic_torch_save
 BatchLoss = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
 
 
+class TrainingDiverged(RuntimeError):
+    """A model's training loss became NaN or infinite; ``histories`` holds the per-epoch history
+    of every job of the call that did finish (None for those that diverged)."""
+
+    def __init__(self, message: str, histories: list | None = None):
+        super().__init__(message)
+        self.histories = histories
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How a model is trained; part of every run's store key."""
@@ -225,8 +234,14 @@ class _Run:
         self.pad = self.data.image_shape[-1] // 8 if self.recipe.augment else 0
         self.loss_sum = torch.zeros((), device=self.device)
         self.correct = torch.zeros((), device=self.device, dtype=torch.long)
+        # The epoch's step count and its first step with a non-finite loss (-1: none), kept on
+        # the device so that watching for divergence costs no sync.
+        self.steps_taken = torch.zeros((), device=self.device, dtype=torch.long)
+        self.first_nonfinite = torch.full((), -1, device=self.device, dtype=torch.long)
+        self.checkpointed = len(self.history)  # the epochs the checkpoint on disk holds
         self.stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
         self.replay: Callable[[], None] | None = None
+        self.error: TrainingDiverged | None = None
         self.step_index = 0
         self.last_checkpoint = time.perf_counter()
 
@@ -255,12 +270,16 @@ class _Run:
         self.optimizer.step()
         self.loss_sum += loss.detach()
         self.correct += (logits.argmax(1) == y).sum()
+        seen = torch.isfinite(loss.detach()) | (self.first_nonfinite >= 0)
+        self.first_nonfinite.copy_(torch.where(seen, self.first_nonfinite, self.steps_taken))
+        self.steps_taken += 1
 
     def _state(self) -> list[Tensor]:
         """Every tensor a training step changes."""
         buffers = [s["momentum_buffer"] for s in self.optimizer.state.values()
                    if s.get("momentum_buffer") is not None]
-        return [*self.model.state_dict().values(), *buffers, self.loss_sum, self.correct]
+        return [*self.model.state_dict().values(), *buffers, self.loss_sum, self.correct,
+                self.steps_taken, self.first_nonfinite]
 
     def capture(self) -> None:
         """Capture the training step as a graph, leaving the model's state as it was."""
@@ -294,6 +313,8 @@ class _Run:
         self.order = torch.randperm(self.n, device=self.device, generator=self.generator)
         self.loss_sum.zero_()
         self.correct.zero_()
+        self.steps_taken.zero_()
+        self.first_nonfinite.fill_(-1)
         self.epoch_start = time.perf_counter()
 
     def step(self) -> bool:
@@ -324,6 +345,9 @@ class _Run:
         return False
 
     def _end_epoch(self) -> None:
+        bad_step = int(self.first_nonfinite.item())
+        if bad_step >= 0:
+            raise TrainingDiverged(self._divergence(bad_step))
         self.history.append({
             "epoch": len(self.history) + 1, "loss": self.loss_sum.item() / self.steps,
             "train_acc": 100.0 * self.correct.item() / (self.steps * self.recipe.batch_size),
@@ -338,6 +362,20 @@ class _Run:
                                "optimizer": self.optimizer.state_dict(),
                                "history": self.history}, self.job.checkpoint)
             self.last_checkpoint = time.perf_counter()
+            self.checkpointed = len(self.history)
+
+    def _divergence(self, bad_step: int) -> str:
+        """What happened, what was kept and what to change, for a loss that became non-finite."""
+        if self.job.checkpoint is not None and self.checkpointed > 0:
+            kept = (f"the checkpoint after epoch {self.checkpointed}, the last one written, is "
+                    f"kept for inspection at {self.job.checkpoint}")
+        else:
+            kept = "no checkpoint had been written yet"
+        return (f"{self.job.desc}: the training loss became NaN or infinite at epoch "
+                f"{len(self.history) + 1} of {self.recipe.epochs}, step {bad_step + 1} of "
+                f"{self.steps}. Nothing was stored as complete; {kept}. Try a lower learning "
+                f"rate (lr is {self.recipe.lr:g}); a very large weight_decay or temperature, or "
+                f"non-finite inputs, do the same.")
 
 
 def fit(model: nn.Module, data: ImageData, recipe: Recipe, seed: int, loss_fn: BatchLoss,
@@ -351,24 +389,35 @@ def fit_many(jobs: list[Job], speed: Speed = PLAIN) -> list[list[dict[str, float
     """Train every job and return each one's per-epoch history; models are left in eval mode.
 
     On CUDA all jobs train together (keep them to ``speed.models_at_once``); elsewhere one after
-    another with the plain loop.
+    another with the plain loop. A job whose loss turns NaN or infinite stops; the others finish,
+    then ``TrainingDiverged`` is raised with their histories.
     """
     if not jobs:
         return []
     device = jobs[0].data.train_x.device
     speed = on_device(speed, device)
     if device.type != "cuda":
-        return [_train_together([_Run(job, speed)], job.desc) for job in jobs]
-    with cudnn_benchmark(speed.cudnn_benchmark):
-        runs = [_Run(job, speed, cuda_graph if speed.cuda_graphs else None) for job in jobs]
-        desc = jobs[0].desc + (f" (+{len(jobs) - 1} more at once)" if len(jobs) > 1 else "")
-        _train_together(runs, desc)
-        torch.cuda.synchronize(device)
+        runs = [_Run(job, speed) for job in jobs]
+        for run in runs:
+            _train_together([run], run.job.desc)
+            if run.error is not None:
+                break
+    else:
+        with cudnn_benchmark(speed.cudnn_benchmark):
+            runs = [_Run(job, speed, cuda_graph if speed.cuda_graphs else None) for job in jobs]
+            desc = jobs[0].desc + (f" (+{len(jobs) - 1} more at once)" if len(jobs) > 1 else "")
+            _train_together(runs, desc)
+            torch.cuda.synchronize(device)
+    errors = [run.error for run in runs if run.error is not None]
+    if errors:
+        others = f" ({len(errors) - 1} more diverged)" if len(errors) > 1 else ""
+        raise TrainingDiverged(str(errors[0]) + others,
+                               [run.history if run.done else None for run in runs])
     return [run.history for run in runs]
 
 
-def _train_together(runs: list[_Run], desc: str) -> list[dict[str, float]]:
-    """Step ``runs`` round-robin until each has trained all its epochs; the first one's history."""
+def _train_together(runs: list[_Run], desc: str) -> None:
+    """Step ``runs`` round-robin until each has trained all its epochs or diverged."""
     bar = tqdm(total=sum(r.recipe.epochs for r in runs), initial=sum(len(r.history) for r in runs),
                desc=desc, unit="epoch", mininterval=0, leave=True, dynamic_ncols=False, ncols=100)
     active = [r for r in runs if not r.done]
@@ -379,13 +428,17 @@ def _train_together(runs: list[_Run], desc: str) -> list[dict[str, float]]:
     while active:
         for run in active:
             with run.stream_context():
-                if run.step():
-                    last = run.history[-1]
-                    bar.set_postfix(loss=f"{last['loss']:.3f}", acc=f"{last['train_acc']:.1f}")
-                    bar.update(1)
-        active = [r for r in active if not r.done]
+                try:
+                    ended_epoch = run.step()
+                except TrainingDiverged as err:
+                    run.error = err
+                    continue
+            if ended_epoch:
+                last = run.history[-1]
+                bar.set_postfix(loss=f"{last['loss']:.3f}", acc=f"{last['train_acc']:.1f}")
+                bar.update(1)
+        active = [r for r in active if not r.done and r.error is None]
     bar.close()
     for run in runs:
         run.release()
         run.model.eval()
-    return runs[0].history

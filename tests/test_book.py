@@ -52,6 +52,10 @@ def test_smoke_profile_runs_every_notebook_and_builds_the_book(smoke_book):
     assert all(name in bibliography for name in ("Mobahi", "Allen-Zhu", "Furlanello", "PyHessian"))
     reference = (html / "book" / "reproducing.html").read_text()
     assert "kernel_ridge" in reference and "ensemble_average" in reference
+    # the fake environment planted in the copy stayed out of the book
+    assert (copy / "venv").is_dir() and not list(html.rglob("*somepackage*"))
+    assert "venv" not in {p.name for p in html.iterdir()}
+    assert "The outputs on this page come from the smoke profile." in page
 
 
 def test_rerun_with_new_parameters_gives_a_new_result(project_copy):

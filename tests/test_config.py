@@ -28,6 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
     ({"device": "tpu"}, "unknown device 'tpu'"),
     ({"profile": "../x"}, "'profile': '../x' is not a plain name"),
     ({"weight_ce": 0.0, "weight_kd": 0.0}, "at least one must be > 0"),
+    ({"lr": float("nan")}, "'lr': nan is not allowed; it must be a finite number"),
+    ({"temperature": float("inf")}, "'temperature': inf is not allowed; it must be a finite"),
+    ({"weight_decay": float("-inf")}, "'weight_decay': -inf is not allowed"),
+    ({"width": float("nan")}, "'width': nan is not allowed"),
 ])
 def test_bad_parameters_name_the_key_and_what_is_allowed(params, message):
     with pytest.raises(ConfigError) as err:
@@ -129,3 +133,14 @@ def test_multi_view_average_must_be_known():
 
     with pytest.raises(ConfigError, match="allowed: logits, probabilities"):
         MultiViewConfig.from_params({"ensemble_average": "votes"})
+
+
+FLOAT_PARAMETERS = sorted({(notebook, row["name"]) for notebook, config in NOTEBOOK_CONFIGS.items()
+                           for row in config.reference() if row["type"] == "float"})
+
+
+@pytest.mark.parametrize("notebook, key", FLOAT_PARAMETERS)
+def test_every_float_parameter_refuses_nan_and_infinities(notebook, key):
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        with pytest.raises(ConfigError, match=f"parameter '{key}': .* must be a finite number"):
+            NOTEBOOK_CONFIGS[notebook].from_params({key: bad})

@@ -165,3 +165,56 @@ def test_multiview_views_carry_the_class_signal():
     means = torch.stack([x[data.train_y == c].mean(0) for c in range(10)])
     predicted = torch.cdist(x, means).argmin(1)
     assert (predicted == data.train_y).float().mean() > 0.5  # chance is 0.1
+
+
+def write_modes(root) -> dict[str, str]:
+    """One image of each common mode, in several sizes, in two class folders: name -> mode."""
+    rng = np.random.default_rng(0)
+    files = {}
+    for i, (mode, size, ext) in enumerate([("L", (5, 7), "png"), ("RGBA", (40, 30), "png"),
+                                           ("P", (16, 16), "png"), ("I;16", (20, 20), "png"),
+                                           ("CMYK", (33, 17), "jpg"), ("RGB", (300, 200), "jpg"),
+                                           ("1", (9, 9), "png"), ("LA", (8, 8), "png")]):
+        if mode == "I;16":
+            image = Image.fromarray(np.full(size[::-1], 128 * 257, dtype=np.uint16))
+        else:
+            rgb = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+            image = Image.fromarray(rgb).convert(mode)
+        folder = root / f"class{i % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{mode.replace(';', '')}.{ext}"
+        image.save(folder / name)
+        files[name] = Image.open(folder / name).mode
+    return files
+
+
+def test_imagefolder_loads_every_mode_and_size(tmp_path):
+    modes = write_modes(tmp_path / "mixed")
+    assert {"L", "RGBA", "P", "I;16", "CMYK", "RGB", "1", "LA"} <= set(modes.values())
+    d = load_dataset(f"imagefolder:{tmp_path / 'mixed'}", tmp_path, image_size=12)
+    assert d.train_x.shape[1:] == (3, 12, 12) and d.train_x.dtype == torch.uint8
+    assert len(d.train_y) + len(d.test_y) == len(modes)
+    sixteen = data.read_image(tmp_path / "mixed" / "class1" / "I16.png", 4)
+    assert sixteen.shape == (4, 4) and (sixteen == 128).all()  # mid-gray in 16 bits and in 8
+
+
+def test_imagefolder_of_gray_images_has_one_channel(tmp_path):
+    for c in ("a", "b"):
+        (tmp_path / "gray" / c).mkdir(parents=True)
+        for i in range(3):
+            Image.new("L", (10 + i, 9), 40 * i).save(tmp_path / "gray" / c / f"{i}.png")
+    d = load_dataset(f"imagefolder:{tmp_path / 'gray'}", tmp_path, image_size=8)
+    assert d.train_x.shape[1:] == (1, 8, 8)
+
+
+def test_unreadable_images_are_named_with_what_was_wrong(tmp_path):
+    make_image_tree(tmp_path / "pets", per_class=4)
+    good = tmp_path / "pets" / "cat" / "0.png"
+    (tmp_path / "pets" / "cat" / "cut.png").write_bytes(good.read_bytes()[:60])
+    (tmp_path / "pets" / "dog" / "notes.png").write_text("not an image")
+    with pytest.raises(data.UnreadableImages) as err:
+        load_dataset(f"imagefolder:{tmp_path / 'pets'}", tmp_path, image_size=8)
+    message = str(err.value)
+    assert "2 of 10 files could not be read" in message
+    assert f"{tmp_path / 'pets' / 'cat' / 'cut.png'}: OSError" in message
+    assert f"{tmp_path / 'pets' / 'dog' / 'notes.png'}: UnidentifiedImageError" in message

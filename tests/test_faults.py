@@ -1,0 +1,135 @@
+"""Faults tried on purpose: a model is a function of its key, however its chain was reached."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from sdcore.lab import kd_weights
+from sdcore.store import RunStore
+
+sys.path.insert(0, str(Path(__file__).parent / "helpers"))
+from chain import lab_and_spec  # noqa: E402
+
+WORKER = Path(__file__).parent / "helpers" / "chain.py"
+
+
+def reference_chain(store: Path):
+    """The chain trained in this process, teacher kept in memory for its student."""
+    lab, spec, config = lab_and_spec(store)
+    return lab.chain(spec, config.generations, kd_weights(config))
+
+
+def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                 b.state_dict().values()))
+
+
+def worker(store: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(WORKER), str(store), *args],
+                            stdout=subprocess.PIPE, text=True)
+
+
+def test_a_chain_split_over_two_processes_equals_one_process(tmp_path):
+    reference = reference_chain(tmp_path / "one")
+    assert worker(tmp_path / "two", "teacher").wait() == 0  # the teacher, in another process
+    lab, spec, config = lab_and_spec(tmp_path / "two")
+    split = lab.chain(spec, config.generations, kd_weights(config))
+    assert not split[0].trained_now and split[1].trained_now  # the teacher came from the store
+    for ref, got in zip(reference, split):
+        assert ref.key == got.key and same_weights(ref.model, got.model)
+        assert ref.metrics["test_acc"] == got.metrics["test_acc"]
+
+
+def test_a_chain_killed_at_random_moments_resumes_to_the_uninterrupted_result(tmp_path):
+    reference = reference_chain(tmp_path / "reference")
+    store_root = tmp_path / "store"
+    store = RunStore(store_root)
+    teacher_key, student_key = reference[0].key, reference[1].key
+    rng = random.Random(0)
+    kills = {"teacher": 0, "student": 0}
+    for _ in range(12):
+        process = worker(store_root)
+        assert process.stdout.readline().strip() == "ready"
+        if kills["teacher"] >= 6:  # enough of the teacher: kill the next ones in its student
+            while not store.is_complete(teacher_key) and process.poll() is None:
+                time.sleep(0.01)
+        time.sleep(rng.uniform(0.05, 0.5))
+        if process.poll() is not None:  # the chain ended before this kill
+            break
+        kills["student" if store.is_complete(teacher_key) else "teacher"] += 1
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    assert sum(kills.values()) >= 10 and min(kills.values()) >= 1, kills
+    assert worker(store_root).wait() == 0  # the last life runs to the end
+    lab, spec, config = lab_and_spec(store_root)
+    resumed = lab.chain(spec, config.generations, kd_weights(config))
+    assert not any(t.trained_now for t in resumed)
+    for ref, got in zip(reference, resumed):
+        assert same_weights(ref.model, got.model)
+        assert ref.metrics["test_acc"] == got.metrics["test_acc"]
+    for key in (teacher_key, student_key):
+        assert sorted(p.name for p in store.folder(key).iterdir()) == [
+            "metrics.json", "model.pt", "spec.json"]
+
+
+def test_a_diverging_model_stops_names_itself_and_is_not_stored(tmp_path):
+    from sdcore.config import StudentBeatsTeacherConfig
+    from sdcore.lab import Lab, base_spec
+    from sdcore.train import TrainingDiverged
+
+    config = StudentBeatsTeacherConfig.from_params({
+        "datasets": ["synthetic"], "width": 0.5, "epochs": 3, "train_subset": 300,
+        "device": "cpu", "lr": 1.0e6, "run_store": str(tmp_path)})
+    spec = base_spec(config, "synthetic", "resnet8", 0)
+    try:
+        Lab.from_config(config).get(spec)
+    except TrainingDiverged as err:
+        message = str(err)
+    else:
+        raise AssertionError("training with lr 1e6 did not stop")
+    assert "synthetic · resnet8 · seed 0 · generation 0" in message
+    assert re.search(r"at epoch \d of 3, step \d of 2\. Nothing was stored as complete", message)
+    assert "Try a lower learning rate (lr is 1e+06)" in message
+    assert not RunStore(tmp_path).is_complete(spec.key)
+
+
+def test_divergence_keeps_the_checkpoint_of_the_last_finite_epoch(tmp_path):
+    from sdcore.data import make_synthetic
+    from sdcore.distill import cross_entropy_loss
+    from sdcore.models import build_model
+    from sdcore.train import Recipe, TrainingDiverged, fit
+
+    data = make_synthetic(n_train=200, n_test=50)
+    calls = {"n": 0}
+
+    def loss_turning_nan(*args):  # 2 batches an epoch: NaN from the second batch of epoch 3
+        calls["n"] += 1
+        loss = cross_entropy_loss(*args)
+        return loss * float("nan") if calls["n"] >= 6 else loss
+
+    checkpoint = tmp_path / "checkpoint.pt"
+    recipe = Recipe(5, 100, 0.1, 0.9, True, 5e-4, "cosine", False)
+    torch.manual_seed(0)
+    try:
+        fit(build_model("resnet8", 1, 10, 0.5), data, recipe, 0, loss_turning_nan, checkpoint,
+            desc="the model")
+    except TrainingDiverged as err:
+        message = str(err)
+    else:
+        raise AssertionError("a NaN loss did not stop training")
+    assert message.startswith("the model: the training loss became NaN or infinite at epoch 3 "
+                              "of 5, step 2 of 2.")
+    assert f"the checkpoint after epoch 2, the last one written, is kept for inspection at " \
+           f"{checkpoint}" in message
+    saved = torch.load(checkpoint, weights_only=True)
+    assert len(saved["history"]) == 2
+    assert all(torch.isfinite(v).all() for v in saved["model"].values() if v.is_floating_point())
