@@ -29,6 +29,9 @@ from .store import atomic_write_json
 VERDICTS = ("holds", "fails", "inconclusive")
 # Files that running the book rewrites; changes there do not make the code "dirty".
 GENERATED = (":(exclude)book/claims/*.ipynb", ":(exclude)results", ":(exclude)_build")
+# Where a new, untracked file changes what runs; elsewhere (a virtual environment, data, a run
+# store) untracked files do not make the code "dirty".
+SOURCES = ("sdcore", "book", "parameters", "_toc.yml", "_config.yml", "pyproject.toml")
 
 
 def _git(*args: str) -> str | None:
@@ -53,7 +56,9 @@ def parameters_source(notebook: str, profile: str, params: dict[str, Any]) -> st
 
 def provenance(device: str, started: datetime, wall_s: float) -> dict[str, Any]:
     """Where a result came from: code version, software, hardware and timing."""
-    status = _git("status", "--porcelain", "--", ".", *GENERATED)
+    changed = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *GENERATED)
+    added = _git("status", "--porcelain", "--untracked-files=all", "--", *SOURCES, *GENERATED)
+    status = None if changed is None or added is None else changed + added
     if device.startswith("cuda") and torch.cuda.is_available():
         device = f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
     else:

@@ -71,6 +71,8 @@ def test_rerun_with_new_parameters_gives_a_new_result(project_copy):
     (["-p", "epoch", "3"], "unknown parameter(s) 'epoch'"),
     (["-y", "datasets: [mnist]"], "unknown dataset 'mnist'"),
     (["-p", "datasets", "mnist"], "give lists as YAML, -y 'datasets: [a, b]'"),
+    (["-p", "lr", "nan"], "'lr': nan is not allowed; it must be a finite number"),
+    (["-p", "temperature", "inf"], "'temperature': inf is not allowed"),
 ])
 def test_bad_parameter_stops_in_validation_and_trains_nothing(project_copy, tmp_path, extra,
                                                               message):
@@ -78,4 +80,13 @@ def test_bad_parameter_stops_in_validation_and_trains_nothing(project_copy, tmp_
     assert done.returncode != 0
     assert message in done.stderr
     assert not (tmp_path / "runs").exists()
+    assert not (project_copy / "results" / "smoke").exists()
+
+
+def test_a_diverging_model_stops_the_notebook_with_its_message(project_copy, tmp_path):
+    done = papermill(project_copy, "-p", "lr", "1.0e6", "-p", "epochs", "4")
+    assert done.returncode != 0
+    assert "TrainingDiverged" in done.stderr
+    assert "synthetic · resnet8 · seed 0 · generation 0: the training loss became NaN" in done.stderr
+    assert "Try a lower learning rate (lr is 1e+06)" in done.stderr
     assert not (project_copy / "results" / "smoke").exists()

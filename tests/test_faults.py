@@ -1,4 +1,6 @@
-"""Faults tried on purpose: a model is a function of its key, however its chain was reached."""
+"""Faults tried on purpose: a model is a function of its key however its chain was reached (in
+one process or two, killed and resumed), divergence stops training, and untracked folders do not
+count as changed code."""
 
 from __future__ import annotations
 
@@ -13,8 +15,14 @@ from pathlib import Path
 
 import torch
 
-from sdcore.lab import kd_weights
+from sdcore.config import StudentBeatsTeacherConfig
+from sdcore.data import make_synthetic
+from sdcore.distill import cross_entropy_loss
+from sdcore.lab import Lab, base_spec, kd_weights
+from sdcore.models import build_model
+from sdcore.results import now, provenance
 from sdcore.store import RunStore
+from sdcore.train import Recipe, TrainingDiverged, fit
 
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))
 from chain import lab_and_spec  # noqa: E402
@@ -82,10 +90,6 @@ def test_a_chain_killed_at_random_moments_resumes_to_the_uninterrupted_result(tm
 
 
 def test_a_diverging_model_stops_names_itself_and_is_not_stored(tmp_path):
-    from sdcore.config import StudentBeatsTeacherConfig
-    from sdcore.lab import Lab, base_spec
-    from sdcore.train import TrainingDiverged
-
     config = StudentBeatsTeacherConfig.from_params({
         "datasets": ["synthetic"], "width": 0.5, "epochs": 3, "train_subset": 300,
         "device": "cpu", "lr": 1.0e6, "run_store": str(tmp_path)})
@@ -103,11 +107,6 @@ def test_a_diverging_model_stops_names_itself_and_is_not_stored(tmp_path):
 
 
 def test_divergence_keeps_the_checkpoint_of_the_last_finite_epoch(tmp_path):
-    from sdcore.data import make_synthetic
-    from sdcore.distill import cross_entropy_loss
-    from sdcore.models import build_model
-    from sdcore.train import Recipe, TrainingDiverged, fit
-
     data = make_synthetic(n_train=200, n_test=50)
     calls = {"n": 0}
 
@@ -133,3 +132,24 @@ def test_divergence_keeps_the_checkpoint_of_the_last_finite_epoch(tmp_path):
     saved = torch.load(checkpoint, weights_only=True)
     assert len(saved["history"]) == 2
     assert all(torch.isfinite(v).all() for v in saved["model"].values() if v.is_floating_point())
+
+
+def test_untracked_environments_do_not_make_the_code_dirty(tmp_path, monkeypatch):
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "_toc.yml").write_text("root: book/intro\n")
+    (tmp_path / "sdcore").mkdir()
+    (tmp_path / "sdcore" / "lab.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "venv" / "lib").mkdir(parents=True)
+    (tmp_path / "venv" / "lib" / "site.py").write_text("")
+    assert provenance("cpu", now(), 0.0)["git_dirty"] is False
+    (tmp_path / "sdcore" / "new.py").write_text("")  # new code, not yet committed
+    assert provenance("cpu", now(), 0.0)["git_dirty"] is True
+    (tmp_path / "sdcore" / "new.py").unlink()
+    (tmp_path / "sdcore" / "lab.py").write_text("x = 2\n")
+    assert provenance("cpu", now(), 0.0)["git_dirty"] is True
