@@ -38,8 +38,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from sdcore.curvature import Hessian
-from sdcore.data import DatasetNotFound, load_dataset
+from sdcore.engine.curvature import Hessian
+from sdcore.engine.data import DatasetNotFound, load_dataset
 from sdcore.paths import data_root
 
 PYHESSIAN = importlib.import_module("pyhessian.hessian")  # the module, not the class

@@ -10,11 +10,13 @@ values), at the paper profile's batch size (128), with augmentation as in the pa
 2. aggregate images/s of ResNet-18 teachers with N = 1, 2, 3, 4 models at once;
 3. the same test accuracy: ResNet-18 on Fashion-MNIST for a few epochs, plain against fast, the
    same seeds (skipped when Fashion-MNIST is not found);
-4. the paper profile's training hours, extrapolated from the plain and from the fast units.
+4. the paper profile's training hours: its planned models (``python -m sdcore plan``) priced at
+   the plain and at the fast units.
 
 Each timing is the second of two epochs (the first pays for cuDNN autotuning and graph capture).
 The report is printed and written to ``benchmarks/gpu_check_<gpu>.log`` (and ``.json``).
-Run: python benchmarks/gpu_check.py [--quick]   (``--quick``: tiny sizes, any device, to test it)
+Run: python benchmarks/gpu_check.py [--quick]   (``--quick``: tiny sizes, any device, to test it);
+``--from-report benchmarks/gpu_check_h100.json`` reprices the paper profile from saved units.
 """
 
 from __future__ import annotations
@@ -27,22 +29,13 @@ from pathlib import Path
 
 import torch
 
-from sdcore.data import DatasetNotFound, ImageData, load_dataset
-from sdcore.distill import KDWeights, cross_entropy_loss, distillation_loss
-from sdcore.models import build_model
-from sdcore.paths import data_root
-from sdcore.train import PLAIN, Job, Recipe, Speed, evaluate, fit_many, resolve_device
+from sdcore.engine.data import DatasetNotFound, ImageData, load_dataset
+from sdcore.engine.distill import KDWeights, cross_entropy_loss, distillation_loss
+from sdcore.engine.models import build_model
+from sdcore.engine.train import PLAIN, Job, Recipe, Speed, evaluate, fit_many, resolve_device
+from sdcore.paths import data_root, project_root
+from sdcore.plan import profile_plan, summary
 
-PAPER_EPOCHS = 200
-# The paper profile's trainings per notebook and architecture: (teachers, students).
-PAPER_MODELS = {
-    # 2 datasets x 3 seeds x (teacher + 1 student), for each architecture
-    "01_student_beats_teacher": {"resnet18": (6, 6), "vgg16": (6, 6)},
-    # cifar100 x 3 seeds x (no-decay teacher + 3 chains of 5 students), C1's first students stored
-    "02a_amplified_regularization": {"resnet18": (3, 3 * 15 - 3)},
-    # cifar100 x 3 seeds x (partner + ensemble student + same-init student)
-    "02b_multi_view": {"resnet18": (3, 6)},
-}
 FAST = Speed()
 
 
@@ -108,11 +101,10 @@ def same_accuracy(device: torch.device, epochs: int, seeds: int, subset: int = 0
 
 
 def paper_hours(units: dict[str, dict[str, float]]) -> dict[str, float]:
-    """Training hours of each notebook of the paper profile from per-model epoch seconds
-    (``units[arch]["teacher"|"student"]``)."""
-    return {notebook: sum(PAPER_EPOCHS * (t * units[arch]["teacher"] + s * units[arch]["student"])
-                          for arch, (t, s) in models.items()) / 3600
-            for notebook, models in PAPER_MODELS.items()}
+    """Training hours of each notebook of the paper profile: its planned models (``sdcore plan``)
+    priced at ``units`` (seconds per model-epoch by architecture and role)."""
+    hours = summary(profile_plan(project_root(), "paper", units=units)).estimate_h
+    return {notebook: float(h) for notebook, h in hours.items() if notebook != "total"}
 
 
 def guarded(name: str, fn, *args):
@@ -125,16 +117,8 @@ def guarded(name: str, fn, *args):
         return None
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--at-once", type=int, default=FAST.models_at_once,
-                        help="models trained together for the fast per-model units")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, to test the script")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent,
-                        help="folder of the log and JSON report")
-    args = parser.parse_args()
+def measure(args: argparse.Namespace) -> dict:
+    """Every measurement of the report, on ``args.device``."""
     device = resolve_device(args.device)
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     n_train, n_test = (256, 128) if args.quick else (50_000, 10_000)
@@ -165,12 +149,30 @@ def main() -> None:
                   flush=True)
     report["accuracy"] = guarded("accuracy", same_accuracy, device, 1 if args.quick else 4, 2,
                                  500 if args.quick else 0)
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--at-once", type=int, default=FAST.models_at_once,
+                        help="models trained together for the fast per-model units")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, to test the script")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent,
+                        help="folder of the log and JSON report")
+    parser.add_argument("--from-report", type=Path, metavar="JSON",
+                        help="measure nothing: recompute the paper profile's hours from this "
+                        "report's measured units (the plan may have changed) and rewrite it")
+    args = parser.parse_args()
+    report = json.loads(args.from_report.read_text()) if args.from_report else measure(args)
     report["paper_hours"] = {path: paper_hours(units) for path, units in report["units_s"].items()
                              if all(a in units and len(units[a]) == 2 for a in
                                     ("resnet18", "vgg16"))}
     text = render(report)
     print(text)
-    name = "gpu_check_" + gpu.lower().split()[1] if device.type == "cuda" else "gpu_check_cpu"
+    gpu = report["gpu"]
+    name = "gpu_check_" + (gpu.lower().split()[1] if gpu != "cpu" else "cpu")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{name}.log").write_text(text + "\n")
     (args.out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -196,7 +198,7 @@ def render(report: dict) -> str:
         lines += ["", f"test accuracy (%), {acc['setting']}:"]
         lines += [f"  {p:<6} {acc[p]['test_acc']}  ({acc[p]['wall_s']} s)" for p in ("plain",
                                                                                        "fast")]
-    lines += ["", f"paper profile, training hours at {PAPER_EPOCHS} epochs:"]
+    lines += ["", "paper profile, training hours of its planned models (python -m sdcore plan):"]
     for path, hours in report["paper_hours"].items():
         parts = ", ".join(f"{nb} {h:.1f}" for nb, h in hours.items())
         lines.append(f"  {path:<20} total {sum(hours.values()):.1f} h ({parts})")

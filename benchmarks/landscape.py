@@ -1,4 +1,4 @@
-"""Time of one 2D loss surface for the cpu profile's model, the cost unit of 04_loss_landscape.
+"""Time of one 2D loss surface for the cpu profile's model: the cost unit of the landscape page.
 
 Trains nothing: a freshly initialized ResNet-8 (cost does not depend on the weights) evaluated on
 ``--images`` Fashion-MNIST training images over a ``--points``² grid of two filter-normalized
@@ -14,11 +14,11 @@ import time
 import numpy as np
 import torch
 
-from sdcore.data import load_dataset
-from sdcore.landscape import plane, random_direction
-from sdcore.models import build_model
+from sdcore.engine.data import load_dataset
+from sdcore.engine.landscape import plane, random_direction
+from sdcore.engine.models import build_model
+from sdcore.engine.train import as_input
 from sdcore.paths import data_root
-from sdcore.train import as_input
 
 
 def main() -> None:

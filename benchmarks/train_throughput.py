@@ -13,18 +13,18 @@ import time
 
 import torch
 import torch.nn.functional as F
-import yaml
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from sdcore.config import StudentBeatsTeacherConfig
-from sdcore.data import load_dataset
-from sdcore.distill import cross_entropy_loss
-from sdcore.lab import base_spec
-from sdcore.models import build_model
+from sdcore.claims import NOTEBOOKS
+from sdcore.claims.common import base_spec
+from sdcore.engine.data import load_dataset
+from sdcore.engine.distill import cross_entropy_loss
+from sdcore.engine.models import build_model
+from sdcore.engine.train import fit
 from sdcore.paths import data_root, project_root
-from sdcore.train import fit
+from sdcore.profiles import merged
 
 
 class PILImages(Dataset):
@@ -54,10 +54,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=4096, help="images per timed epoch")
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs (after one warm-up)")
     args = parser.parse_args()
-    params = yaml.safe_load((project_root() / "parameters/cpu/01_student_beats_teacher.yaml")
-                            .read_text())
-    config = StudentBeatsTeacherConfig.from_params({**params, "train_subset": args.images,
-                                                    "epochs": args.epochs + 1})
+    c1 = NOTEBOOKS[0]  # the claim whose cpu setting is measured
+    config = c1.config.from_params({**merged(project_root(), "cpu", c1.name),
+                                    "train_subset": args.images, "epochs": args.epochs + 1})
     data = load_dataset("fashion-mnist", data_root(config.data_root), train_subset=args.images)
     spec = base_spec(config, "fashion-mnist", config.models[0], 0)
     mean, std = data.channel_stats()

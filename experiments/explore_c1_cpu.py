@@ -2,7 +2,7 @@
 
 Each setting trains, per seed, a teacher and one self-distilled student (run store shared with the
 book, so nothing is trained twice) and records the paired gain (student − teacher, test accuracy).
-Results accumulate in results/exploration/01_student_beats_teacher.json, which the C1 page shows.
+Results accumulate in the notebook's file under experiments/results/, which the C1 page shows.
 Run: python experiments/explore_c1_cpu.py [--only NAME ...] [--seeds N]
 """
 
@@ -11,11 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from sdcore.config import StudentBeatsTeacherConfig
-from sdcore.lab import Lab, base_spec, kd_weights
-from sdcore.paths import project_root
-from sdcore.stats import mean_ci
-from sdcore.store import atomic_write_json
+from sdcore.claims import notebook_of_module, student_beats_teacher
+from sdcore.claims.common import exploration_path, lab_for, unique_specs
+from sdcore.engine.stats import mean_ci
+from sdcore.engine.store import atomic_write_json
 
 COMMON = {"datasets": ["fashion-mnist"], "models": ["resnet8"], "generations": 1}
 SETTINGS = {  # name: parameters that differ from the C1 config's defaults
@@ -30,11 +29,11 @@ SETTINGS = {  # name: parameters that differ from the C1 config's defaults
 
 
 def explore(name: str, seeds: int) -> dict:
-    config = StudentBeatsTeacherConfig.from_params({**COMMON, **SETTINGS[name], "seeds": seeds,
-                                                    "profile": "exploration"})
-    lab = Lab.from_config(config)
-    chains = [lab.chain(base_spec(config, "fashion-mnist", "resnet8", seed), 1,
-                        kd_weights(config)) for seed in range(seeds)]
+    config = student_beats_teacher.Config.from_params({**COMMON, **SETTINGS[name],
+                                                       "seeds": seeds, "profile": "exploration"})
+    plan = student_beats_teacher.plan(config)
+    models = lab_for(config).obtain(unique_specs(plan))
+    chains = [[models[spec.key] for spec in chain] for chain in plan]
     acc = {role: [chain[g].metrics["test_acc"] for chain in chains]
            for g, role in enumerate(("teacher", "student"))}
     gains = [s - t for s, t in zip(acc["student"], acc["teacher"])]
@@ -51,7 +50,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
-    path = project_root() / "results" / "exploration" / "01_student_beats_teacher.json"
+    path = exploration_path(notebook_of_module(student_beats_teacher).name)
     records = {}
     if path.exists():
         records = {r["setting"]: r for r in json.loads(path.read_text())}

@@ -2,14 +2,14 @@
 
 Allen-Zhu & Li (2020) attribute the gains of ensembles and self-distillation to data whose classes
 have several views; data with one view per class should show little gain. This trains the
-experiment of ``02b_multi_view`` (teacher, self-distilled student, independent partner, their
+experiment of the multi-view page (teacher, self-distilled student, independent partner, their
 ensemble, a student of the ensemble, a same-init student) on data from
-``sdcore.data.make_multiview`` with one shared recipe, and records every paired comparison:
+``sdcore.engine.data.make_multiview`` with one shared recipe, and records every paired comparison:
 ``multiview:4`` (four views per class), ``multiview:1`` (one view: nearly every model is perfect)
 and ``multiview:1:0.75`` (one view, with feature noise raised until its teachers are about as
 accurate as those of ``multiview:4``, so that the two differ in views and not in difficulty).
-Results go to results/exploration/02b_multi_view.json, which the 02b page shows; the run store is
-shared with the book, so a rerun only re-reads the models.
+Results go to the notebook's file under experiments/results/, which the page shows; the run store
+is shared with the book, so a rerun only re-reads the models.
 Run: python experiments/explore_c2_multiview.py [--seeds N] [--datasets NAME ...]   (about 5 min)
 """
 
@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import argparse
 
-from sdcore import multi_view_study
-from sdcore.config import MultiViewConfig
-from sdcore.paths import project_root
-from sdcore.store import atomic_write_json
+from sdcore.claims import multi_view, notebook_of_module
+from sdcore.claims.common import exploration_path
+from sdcore.engine.store import atomic_write_json
 
 RECIPE = {"models": ["resnet8"], "width": 0.5, "epochs": 20, "batch_size": 64, "lr": 0.05,
           "augment": False, "weight_ce": 0.5, "weight_kd": 0.5, "temperature": 4.0,
@@ -31,9 +30,9 @@ DATASETS = ["multiview:1", "multiview:1:0.75", "multiview:4"]
 
 
 def explore(dataset: str, seeds: int) -> dict:
-    config = MultiViewConfig.from_params({**RECIPE, "datasets": [dataset], "seeds": seeds})
-    result = multi_view_study.run(config)
-    return {"setting": dataset, "params": config.as_dict(), "verdict": result.verdict,
+    config = multi_view.Config.from_params({**RECIPE, "datasets": [dataset], "seeds": seeds})
+    result = multi_view.run(config)
+    return {"setting": dataset, "params": config.as_dict(), "verdict": result.verdicts["C2"],
             **result.numbers()}
 
 
@@ -43,7 +42,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="*", default=DATASETS)
     args = parser.parse_args()
     records = [explore(d, args.seeds) for d in args.datasets]
-    path = project_root() / "results" / "exploration" / "02b_multi_view.json"
+    path = exploration_path(notebook_of_module(multi_view).name)
     atomic_write_json(records, path)
     for r in records:
         print(f"{r['setting']}: {r['headline']}")

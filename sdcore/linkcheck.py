@@ -11,7 +11,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-
 ASSET_FOLDERS = ("_static", "_sources", "_images")  # theme templates and copies, not pages
 
 

@@ -1,10 +1,11 @@
 """The papermill driver: run every claim notebook of a profile, then build the book.
 
-``reproduce(profile)`` executes the notebooks listed in ``_toc.yml`` in order, each with
-``parameters/<profile>/<name>.yaml``, in a kernel named explicitly and with its output logged. A
-notebook that fails stops the run with its name and cell; its partial output is kept under
-``_build/papermill/`` and the committed notebook is left as it was. Executed notebooks replace those
-in ``book/claims/`` (atomically, papermill's injected-parameters cell collapsed), then
+``reproduce(profile)`` executes the registry's notebooks in order, each with its profile's merged
+parameters (``profiles.merged``: ``_shared.yaml`` under the notebook's own file, written to
+``_build/parameters/<profile>/`` and printed), in a kernel named explicitly and with its output
+logged. A notebook that fails stops the run with its name and cell; its partial output is kept
+under ``_build/papermill/`` and the committed notebook is left as it was. Executed notebooks replace
+those in ``book/claims/`` (atomically, papermill's injected-parameters cell collapsed), then
 ``jupyter-book build . -W`` makes ``_build/html``, and every internal link of it is checked.
 """
 
@@ -19,8 +20,12 @@ from typing import Any
 
 import yaml
 
+from .claims import NOTEBOOKS
+from .claims import notebook as notebook_entry
 from .linkcheck import broken_links
 from .paths import project_root
+from .profiles import ProfileError, merged, parameter_files, read_mapping
+from .report.notebook import parameters_cell
 
 KERNEL = "python3"
 
@@ -29,31 +34,14 @@ class ReproduceError(RuntimeError):
     """A profile, notebook or parameters file is missing, or a notebook failed."""
 
 
-def toc_notebooks(root: Path) -> list[Path]:
-    """The notebooks of ``_toc.yml``, in table-of-contents order."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
-    found: list[Path] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            for key in ("root", "file"):
-                if isinstance(node.get(key), str):
-                    path = root / node[key]
-                    path = path if path.suffix else path.with_suffix(".ipynb")
-                    if path.suffix == ".ipynb" and path.exists():
-                        found.append(path)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(toc)
-    return found
-
-
-def parameters_file(root: Path, profile: str, notebook: Path) -> Path:
-    return root / "parameters" / profile / f"{notebook.stem}.yaml"
+def merged_parameters_file(root: Path, profile: str, notebook: str) -> Path:
+    """Write ``notebook``'s merged parameters at ``profile`` where papermill can read them."""
+    path = root / "_build" / "parameters" / profile / f"{notebook}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sources = " + ".join(str(p.relative_to(root)) for p in parameter_files(root, profile, notebook))
+    path.write_text(f"# merged from {sources}\n"
+                    + yaml.safe_dump(merged(root, profile, notebook), sort_keys=False))
+    return path
 
 
 def execute(notebook: Path, parameters: Path, root: Path, dest: Path | None = None) -> Path:
@@ -63,9 +51,7 @@ def execute(notebook: Path, parameters: Path, root: Path, dest: Path | None = No
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    params = yaml.safe_load(parameters.read_text()) or {}
-    if not isinstance(params, dict):
-        raise ReproduceError(f"{parameters}: expected a mapping of parameter names to values")
+    params = read_mapping(parameters)
     out = root / "_build" / "papermill" / notebook.name
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -82,6 +68,23 @@ def execute(notebook: Path, parameters: Path, root: Path, dest: Path | None = No
     nbformat.write(collapse_injected_parameters(nbformat.read(out, as_version=4)), tmp)
     os.replace(tmp, dest)
     return dest
+
+
+def write_parameters_cells(root: Path, profile: str = "cpu") -> list[str]:
+    """Rewrite each notebook's parameters cell from its config (``report.notebook.
+    parameters_cell``) with ``profile``'s values as defaults; return the notebooks changed."""
+    import nbformat
+    changed = []
+    for nb in NOTEBOOKS:
+        path = root / f"{nb.path}.ipynb"
+        notebook = nbformat.read(path, as_version=4)
+        cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+        source = parameters_cell(nb.config, merged(root, profile, nb.name))
+        if cell.source != source:
+            cell.source = source
+            nbformat.write(notebook, path)
+            changed.append(nb.name)
+    return changed
 
 
 def collapse_injected_parameters(nb: Any) -> Any:
@@ -111,25 +114,22 @@ def reproduce(profile: str, only: list[str] | None = None, build: bool = True,
     """Run the notebooks of ``profile`` (``only`` these), replacing those of the book and building
     it; with ``output``, write the executed notebooks there instead and build nothing."""
     root = root or project_root()
-    notebooks = toc_notebooks(root)
-    names = [nb.stem for nb in notebooks]
+    names = [nb.name for nb in NOTEBOOKS]
     unknown = sorted(set(only or []) - set(names))
     if unknown:
         raise ReproduceError(f"--only: unknown notebook(s) {', '.join(unknown)}; "
-                             f"the table of contents has: {', '.join(names)}")
-    selected = [nb for nb in notebooks if not only or nb.stem in only]
-    missing = [str(parameters_file(root, profile, nb)) for nb in selected
-               if not parameters_file(root, profile, nb).is_file()]
-    if missing:
-        profiles = sorted(p.name for p in (root / "parameters").iterdir() if p.is_dir())
-        raise ReproduceError(f"profile {profile!r}: missing {', '.join(missing)} "
-                             f"(profiles with parameter files: {', '.join(profiles)})")
-    for nb in selected:
+                             f"the book has: {', '.join(names)}")
+    selected = [name for name in names if not only or name in only]
+    try:
+        files = {name: merged_parameters_file(root, profile, name) for name in selected}
+    except ProfileError as err:
+        raise ReproduceError(str(err)) from None
+    for name in selected:
         start = time.perf_counter()
-        print(f"== {nb.stem} ({profile})", flush=True)
-        execute(nb, parameters_file(root, profile, nb), root,
-                None if output is None else output / nb.name)
-        print(f"== {nb.stem} done in {time.perf_counter() - start:.0f} s", flush=True)
+        notebook = root / f"{notebook_entry(name).path}.ipynb"
+        print(f"== {name} ({profile}), parameters {files[name].relative_to(root)}", flush=True)
+        execute(notebook, files[name], root, None if output is None else output / notebook.name)
+        print(f"== {name} done in {time.perf_counter() - start:.0f} s", flush=True)
     if build and output is None:
         build_book(root)
         print(f"book: {root / '_build' / 'html' / 'index.html'}")

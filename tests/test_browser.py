@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from sdcore.dashboard import CLAIMS
-from sdcore.reproduce import toc_notebooks
+from sdcore.claims import CLAIMS, NOTEBOOKS
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -67,8 +66,7 @@ def test_every_page_loads_in_headless_chromium(served_book, tmp_path):
     from playwright.sync_api import sync_playwright
 
     base, copy = served_book
-    pages = ["book/intro", *(str(nb.relative_to(copy).with_suffix(""))
-                             for nb in toc_notebooks(copy)), "book/reproducing",
+    pages = ["book/intro", *(nb.path for nb in NOTEBOOKS), "book/reproducing",
              "book/bibliography"]
     external: set[str] = set()
     with sync_playwright() as p:

@@ -1,14 +1,26 @@
+"""Config validation: messages that name the key, the parameters files of every profile, and the
+models that notebooks share through the run store."""
+
 from pathlib import Path
 
 import pytest
-import yaml
+from pydantic import ValidationError
 
-import dataclasses
-
-from sdcore.config import (NOTEBOOK_CONFIGS, ConfigError, ExperimentConfig,
-                           StudentBeatsTeacherConfig as Config)
+from sdcore.claims import (
+    NOTEBOOKS,
+    amplified_regularization,
+    flatter_minima,
+    loss_landscape,
+    multi_view,
+    student_beats_teacher,
+)
+from sdcore.claims.common import unique_specs
+from sdcore.claims.config import ConfigError, ExperimentConfig
+from sdcore.profiles import SHARED, merged, profiles
 
 ROOT = Path(__file__).resolve().parents[1]
+Config = student_beats_teacher.Config
+BY_MODULE = {nb.module: nb for nb in NOTEBOOKS}
 
 
 @pytest.mark.parametrize("params, message", [
@@ -16,13 +28,16 @@ ROOT = Path(__file__).resolve().parents[1]
     ({"epochs": -1}, "'epochs': -1 is below its minimum 1"),
     ({"epochs": "3"}, "'epochs': expected int, got str '3'"),
     ({"epochs": 2.5}, "'epochs': expected int, got float"),
+    ({"epochs": True}, "'epochs': expected int, got bool True"),
     ({"seeds": True}, "'seeds': expected int, got bool"),
     ({"augment": 1}, "'augment': expected bool, got int"),
-    ({"datasets": ["mnist"]}, "unknown dataset 'mnist'; allowed: synthetic, multiview:<views>[:<feature noise>]"),
+    ({"datasets": ["mnist"]},
+     "unknown dataset 'mnist'; allowed: synthetic, multiview:<views>[:<feature noise>]"),
     ({"datasets": ["multiview:0"]}, "unknown dataset 'multiview:0'"),
-    ({"datasets": "cifar10"}, "'datasets': expected a non-empty list of str"),
+    ({"datasets": "cifar10"}, "'datasets': expected a non-empty list"),
+    ({"datasets": "fashion-mnist"}, "give lists as YAML, -y 'datasets: [a, b]'"),
     ({"datasets": []}, "'datasets': expected a non-empty list"),
-    ({"models": ["resnet50"]}, "unknown model 'resnet50'"),
+    ({"models": ["resnet50"]}, "'models': 'resnet50' is not allowed; allowed: resnet8, resnet14"),
     ({"schedule": "linear"}, "'linear' is not allowed; allowed: cosine, step"),
     ({"momentum": 1.5}, "'momentum': 1.5 is above its maximum 1.0"),
     ({"device": "tpu"}, "unknown device 'tpu'"),
@@ -39,81 +54,94 @@ def test_bad_parameters_name_the_key_and_what_is_allowed(params, message):
     assert message in str(err.value)
 
 
-def test_good_parameters_are_frozen_and_coerced():
+def test_ints_are_floats_and_configs_are_frozen():
     config = Config.from_params({"lr": 1, "datasets": ["imagefolder:/data/pets"]})
     assert config.lr == 1.0 and isinstance(config.lr, float)
-    with pytest.raises(AttributeError):
+    with pytest.raises(ValidationError):
         config.lr = 0.5
 
 
-PARAMETER_FILES = sorted(ROOT.glob("parameters/*/*.yaml"))
+PARAMETER_FILES = sorted(p for p in ROOT.glob("parameters/*/*.yaml") if p.name != SHARED)
 
 
 @pytest.mark.parametrize("path", PARAMETER_FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_every_parameters_file_validates(path):
-    config = NOTEBOOK_CONFIGS[path.stem].from_params(yaml.safe_load(path.read_text()))
+def test_every_parameters_file_validates_merged_with_its_profiles_shared_keys(path):
+    config = BY_NAME[path.stem].config.from_params(merged(ROOT, path.parent.name, path.stem))
     assert config.profile == path.parent.name
 
 
-def training_params(path: Path) -> dict:
-    """The resolved shared parameters (data, model, recipe, seeds) of a parameters file."""
-    names = {f.name for f in dataclasses.fields(ExperimentConfig)}
-    params = yaml.safe_load(path.read_text())
-    return ExperimentConfig.from_params({k: v for k, v in params.items() if k in names}).as_dict()
+BY_NAME = {nb.name: nb for nb in NOTEBOOKS}
 
 
-# notebook: the notebook whose models it loads from the run store (same profile); the gpu profile's
-# 02b takes C1's full-data models instead of 02a's subset.
-REUSES = {"02b_multi_view": "02a_amplified_regularization",
-          "03_flatter_minima": "01_student_beats_teacher",
-          "04_loss_landscape": "01_student_beats_teacher"}
-REUSES_BY_PROFILE = {"gpu": {**REUSES, "02b_multi_view": "01_student_beats_teacher"}}
+@pytest.mark.parametrize("profile", profiles(ROOT))
+def test_every_profile_has_a_file_for_every_notebook_and_shares_its_common_keys(profile):
+    assert {p.stem for p in (ROOT / "parameters" / profile).glob("*.yaml")} == {
+        *BY_NAME, SHARED.removesuffix(".yaml")}
+    shared = merged(ROOT, profile, NOTEBOOKS[0].name).keys() & merged(
+        ROOT, profile, NOTEBOOKS[-1].name).keys()
+    assert {"profile", "datasets", "epochs", "lr", "device"} <= shared
 
 
-@pytest.mark.parametrize("path", [p for p in PARAMETER_FILES if p.stem in REUSES],
-                         ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_later_notebooks_reuse_the_models_of_an_earlier_one(path):
-    """Same training keys as the notebook they build on, so the run store serves its models."""
-    reused = REUSES_BY_PROFILE.get(path.parent.name, REUSES)[path.stem]
-    ours = training_params(path)
-    theirs = training_params(path.with_name(f"{reused}.yaml"))
-    our_seeds, their_seeds = ours.pop("seeds"), theirs.pop("seeds")
-    if reused == "01_student_beats_teacher":  # the Hessian and landscape measure C1's
-        assert our_seeds <= their_seeds
-    assert ours == theirs
+@pytest.mark.parametrize("path", PARAMETER_FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_parameters_files_name_every_training_key(path):
+    """Notebook defaults must never decide which models a profile trains."""
+    optional = {"data_root", "download", "run_store", "cuda_graphs", "models_at_once",
+                "train_missing"}
+    training = set(ExperimentConfig.model_fields) | {"generations"}
+    required = (set(BY_NAME[path.stem].config.model_fields) & training) - optional
+    assert required <= merged(ROOT, path.parent.name, path.stem).keys()
 
 
-@pytest.mark.parametrize("stem", ["02a_amplified_regularization", "02b_multi_view"])
-def test_paper_profile_of_c2_reuses_c1s_models(stem):
-    ours = training_params(ROOT / "parameters" / "paper" / f"{stem}.yaml")
-    c1 = training_params(ROOT / "parameters" / "paper" / "01_student_beats_teacher.yaml")
-    for key in ("datasets", "models"):
-        assert set(ours.pop(key)) <= set(c1.pop(key))
-    assert ours == c1
+def config_at(profile: str, module):
+    nb = BY_MODULE[module]
+    return nb.config.from_params(merged(ROOT, profile, nb.name))
+
+
+def own_models(config, plan) -> set[str]:
+    """The keys of the planned models of the experiment's own seeds, distilled from one teacher
+    (no partner, no ensemble student, no same-initialization student)."""
+    last = config.first_seed + config.seeds
+    return {s.key for s in unique_specs(plan) if s.seed < last and s.init_seed is None
+            and len(s.teacher_keys) <= 1}
+
+
+@pytest.mark.parametrize("profile, reader, owner", [
+    *[(p, m, student_beats_teacher) for p in ("smoke", "cpu", "gpu", "paper")
+      for m in (flatter_minima, loss_landscape)],
+    ("cpu", multi_view, amplified_regularization),
+    ("smoke", multi_view, amplified_regularization),
+    ("gpu", multi_view, student_beats_teacher),
+    ("paper", multi_view, student_beats_teacher),
+])
+def test_notebooks_load_the_models_of_the_notebook_they_build_on(profile, reader, owner):
+    """The models a notebook reads (its own seeds' teachers and students) are planned by the one
+    it builds on, with the same keys, so the run store serves them."""
+    config = config_at(profile, reader)
+    needed = own_models(config, reader.plan(config))
+    owner_config = config_at(profile, owner)
+    assert needed and needed <= {s.key for s in unique_specs(owner.plan(owner_config))}
+
+
+def test_gpu_partners_are_c1s_teachers():
+    config = config_at("gpu", multi_view)
+    c1 = {s.key for s in unique_specs(student_beats_teacher.plan(config_at("gpu",
+                                                                           student_beats_teacher)))}
+    assert {s.key for s in unique_specs(multi_view.plan(config)) if s.generation == 0} <= c1
 
 
 def test_reference_documents_every_parameter():
     rows = Config.reference()
     assert [r["name"] for r in rows][-1] == "generations"
     assert all(r["help"] for r in rows)
-
-
-@pytest.mark.parametrize("path", PARAMETER_FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_parameters_files_name_every_training_key(path):
-    """Notebook defaults must never decide which models a profile trains."""
-    optional = {"data_root", "download", "run_store", "cuda_graphs", "models_at_once"}
-    training = {f.name for f in dataclasses.fields(ExperimentConfig)} | {"generations"}
-    own = {f.name for f in dataclasses.fields(NOTEBOOK_CONFIGS[path.stem])}
-    required = (own & training) - optional
-    assert required <= set(yaml.safe_load(path.read_text())), sorted(
-        required - set(yaml.safe_load(path.read_text())))
+    lr = next(r for r in rows if r["name"] == "lr")
+    assert lr["type"] == "float" and lr["allowed"] == "≥ 0.0" and lr["default"] == 0.1
+    models = next(r for r in rows if r["name"] == "models")
+    assert models["type"] == "list[str]" and "resnet18" in models["allowed"]
 
 
 def test_landscape_radii_are_checked_before_any_work():
-    from sdcore.config import LossLandscapeConfig
-
     with pytest.raises(ConfigError, match="'sharpness_radius': must not exceed 'line_radius'"):
-        LossLandscapeConfig.from_params({"line_radius": 0.5, "sharpness_radius": 1.0})
+        loss_landscape.Config.from_params({"line_radius": 0.5, "sharpness_radius": 1.0})
 
 
 @pytest.mark.parametrize("params, message", [
@@ -122,25 +150,21 @@ def test_landscape_radii_are_checked_before_any_work():
     ({"kernel_mix": 0.0}, "'kernel_mix': 0.0 is below its minimum"),
 ])
 def test_amplified_regularization_variants_need_something_to_compare_with_zero(params, message):
-    from sdcore.config import AmplifiedRegularizationConfig
-
     with pytest.raises(ConfigError, match=message):
-        AmplifiedRegularizationConfig.from_params(params)
+        amplified_regularization.Config.from_params(params)
 
 
 def test_multi_view_average_must_be_known():
-    from sdcore.config import MultiViewConfig
-
     with pytest.raises(ConfigError, match="allowed: logits, probabilities"):
-        MultiViewConfig.from_params({"ensemble_average": "votes"})
+        multi_view.Config.from_params({"ensemble_average": "votes"})
 
 
-FLOAT_PARAMETERS = sorted({(notebook, row["name"]) for notebook, config in NOTEBOOK_CONFIGS.items()
-                           for row in config.reference() if row["type"] == "float"})
+FLOAT_PARAMETERS = sorted({(nb.name, row["name"]) for nb in NOTEBOOKS
+                           for row in nb.config.reference() if row["type"] == "float"})
 
 
 @pytest.mark.parametrize("notebook, key", FLOAT_PARAMETERS)
 def test_every_float_parameter_refuses_nan_and_infinities(notebook, key):
     for bad in (float("nan"), float("inf"), float("-inf")):
         with pytest.raises(ConfigError, match=f"parameter '{key}': .* must be a finite number"):
-            NOTEBOOK_CONFIGS[notebook].from_params({key: bad})
+            BY_NAME[notebook].config.from_params({key: bad})

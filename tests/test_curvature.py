@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 from torch.func import functional_call, hessian
 
-from sdcore.curvature import CurvatureError, Hessian
+from sdcore.engine.curvature import CurvatureError, Hessian
 
 
 def _mlp() -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor]:

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from sdcore import data
-from sdcore.data import DatasetNotFound, load_dataset, random_crop_flip, stratified_subset
+from sdcore.engine import data
+from sdcore.engine.data import DatasetNotFound, load_dataset, random_crop_flip, stratified_subset
 
 
 def write_idx(path, array):
@@ -143,7 +143,7 @@ def test_padded_crop_is_a_shifted_window():
 
 
 def test_multiview_data_is_balanced_deterministic_and_named():
-    from sdcore.data import make_multiview
+    from sdcore.engine.data import make_multiview
 
     a, b = make_multiview(4, n_train=300, n_test=100), make_multiview(4, n_train=300, n_test=100)
     assert a.name == "multiview:4" and a.train_x.shape == (300, 1, 16, 16)
@@ -157,7 +157,7 @@ def test_multiview_data_is_balanced_deterministic_and_named():
 
 def test_multiview_views_carry_the_class_signal():
     """Each view alone tells the class: a nearest-pattern rule on noise-free single-view images."""
-    from sdcore.data import make_multiview
+    from sdcore.engine.data import make_multiview
 
     torch.manual_seed(0)
     data = make_multiview(3, n_train=2000, n_test=10, single_view=1.0)

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sdcore.distill import Ensemble, KDWeights, ensemble_logits, kd_loss
+from sdcore.engine.distill import Ensemble, KDWeights, ensemble_logits, kd_loss
 
 
 def test_weight_kd_zero_is_cross_entropy():
@@ -22,7 +22,7 @@ def test_identical_logits_give_zero_kl():
 
 @pytest.mark.parametrize("temperature", [1.0, 2.0, 4.0])
 def test_hand_computed_two_class_kl_with_t_squared(temperature):
-    # teacher logits (T·ln 3, 0) at temperature T give p = (3/4, 1/4); student (0, 0) gives (1/2, 1/2)
+    # teacher logits (T·ln 3, 0) at temperature T: p = (3/4, 1/4); student (0, 0): (1/2, 1/2)
     t = torch.tensor([[temperature * math.log(3.0), 0.0]])
     s = torch.zeros(1, 2)
     kl = 0.75 * math.log(0.75 / 0.5) + 0.25 * math.log(0.25 / 0.5)
@@ -39,8 +39,8 @@ def test_weights_combine_linearly():
 
 
 def test_cached_teacher_logits_equal_the_online_teacher():
-    from sdcore.distill import distillation_loss
-    from sdcore.models import build_model
+    from sdcore.engine.distill import distillation_loss
+    from sdcore.engine.models import build_model
 
     torch.manual_seed(0)
     teacher = build_model("resnet8", 1, 10, 0.5).eval()

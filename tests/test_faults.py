@@ -15,25 +15,24 @@ from pathlib import Path
 
 import torch
 
-from sdcore.config import StudentBeatsTeacherConfig
-from sdcore.data import make_synthetic
-from sdcore.distill import cross_entropy_loss
-from sdcore.lab import Lab, base_spec, kd_weights
-from sdcore.models import build_model
-from sdcore.results import now, provenance
-from sdcore.store import RunStore
-from sdcore.train import Recipe, TrainingDiverged, fit
+from sdcore.claims import student_beats_teacher
+from sdcore.claims.common import base_spec, lab_for, now
+from sdcore.engine.data import make_synthetic
+from sdcore.engine.distill import cross_entropy_loss
+from sdcore.engine.models import build_model
+from sdcore.engine.store import RunStore
+from sdcore.engine.train import Recipe, TrainingDiverged, fit
+from sdcore.report.records import provenance
 
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))
-from chain import lab_and_spec  # noqa: E402
+from chain import train_chain  # noqa: E402
 
 WORKER = Path(__file__).parent / "helpers" / "chain.py"
 
 
 def reference_chain(store: Path):
     """The chain trained in this process, teacher kept in memory for its student."""
-    lab, spec, config = lab_and_spec(store)
-    return lab.chain(spec, config.generations, kd_weights(config))
+    return train_chain(store)
 
 
 def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
@@ -49,8 +48,7 @@ def worker(store: Path, *args: str) -> subprocess.Popen:
 def test_a_chain_split_over_two_processes_equals_one_process(tmp_path):
     reference = reference_chain(tmp_path / "one")
     assert worker(tmp_path / "two", "teacher").wait() == 0  # the teacher, in another process
-    lab, spec, config = lab_and_spec(tmp_path / "two")
-    split = lab.chain(spec, config.generations, kd_weights(config))
+    split = train_chain(tmp_path / "two")
     assert not split[0].trained_now and split[1].trained_now  # the teacher came from the store
     for ref, got in zip(reference, split):
         assert ref.key == got.key and same_weights(ref.model, got.model)
@@ -78,8 +76,7 @@ def test_a_chain_killed_at_random_moments_resumes_to_the_uninterrupted_result(tm
         process.wait()
     assert sum(kills.values()) >= 10 and min(kills.values()) >= 1, kills
     assert worker(store_root).wait() == 0  # the last life runs to the end
-    lab, spec, config = lab_and_spec(store_root)
-    resumed = lab.chain(spec, config.generations, kd_weights(config))
+    resumed = train_chain(store_root)
     assert not any(t.trained_now for t in resumed)
     for ref, got in zip(reference, resumed):
         assert same_weights(ref.model, got.model)
@@ -90,12 +87,12 @@ def test_a_chain_killed_at_random_moments_resumes_to_the_uninterrupted_result(tm
 
 
 def test_a_diverging_model_stops_names_itself_and_is_not_stored(tmp_path):
-    config = StudentBeatsTeacherConfig.from_params({
+    config = student_beats_teacher.Config.from_params({
         "datasets": ["synthetic"], "width": 0.5, "epochs": 3, "train_subset": 300,
         "device": "cpu", "lr": 1.0e6, "run_store": str(tmp_path)})
     spec = base_spec(config, "synthetic", "resnet8", 0)
     try:
-        Lab.from_config(config).get(spec)
+        lab_for(config).get(spec)
     except TrainingDiverged as err:
         message = str(err)
     else:

@@ -10,8 +10,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sdcore.landscape import interpolation, line, plane, random_direction, surface
-from sdcore.models import build_model
+from sdcore.engine.landscape import interpolation, line, plane, random_direction, surface
+from sdcore.engine.models import build_model
 
 
 def _data(seed: int, n: int = 48) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from sdcore.config import MODELS
-from sdcore.models import build_model, memory_format
+from sdcore.engine.models import MODEL_NAMES as MODELS
+from sdcore.engine.models import build_model, memory_format
 
 SHAPES = {"fashion-mnist": (1, 28, 28, 10), "cifar10": (3, 32, 32, 10),
           "cifar100": (3, 32, 32, 100), "synthetic": (1, 16, 16, 10)}

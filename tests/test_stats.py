@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from sdcore.stats import mean_ci
+from sdcore.engine.stats import mean_ci
 
 
 def test_t_interval_of_three_values():

@@ -6,18 +6,19 @@ from dataclasses import replace
 import pytest
 import torch
 
-from sdcore import lab as lab_module
-from sdcore.config import StudentBeatsTeacherConfig
-from sdcore.lab import Lab, base_spec, kd_weights
-from sdcore.store import RunStore, atomic_write_json
+from sdcore.claims import student_beats_teacher
+from sdcore.claims.common import base_spec, kd_weights, lab_for
+from sdcore.engine import lab as lab_module
+from sdcore.engine.lab import Lab, MissingModels, ModelSpec
+from sdcore.engine.store import RunStore, atomic_write_json
 
 PARAMS = {"datasets": ["synthetic"], "width": 0.5, "epochs": 3, "batch_size": 100,
           "train_subset": 600, "device": "cpu"}
 
 
-def make_lab(root) -> tuple[Lab, StudentBeatsTeacherConfig]:
-    config = StudentBeatsTeacherConfig.from_params({**PARAMS, "run_store": str(root)})
-    return Lab.from_config(config), config
+def make_lab(root) -> tuple[Lab, student_beats_teacher.Config]:
+    config = student_beats_teacher.Config.from_params({**PARAMS, "run_store": str(root)})
+    return lab_for(config), config
 
 
 def test_second_request_loads_the_same_model(tmp_path):
@@ -45,7 +46,7 @@ def test_different_settings_miss(tmp_path):
 def test_student_needs_its_teacher(tmp_path):
     lab, config = make_lab(tmp_path)
     spec = base_spec(config, "synthetic", "resnet8", 0)
-    with pytest.raises(ValueError, match="needs its teacher"):
+    with pytest.raises(MissingModels, match="needs its teacher"):
         lab.get(spec.student(spec.key, kd_weights(config)))
 
 
@@ -120,7 +121,24 @@ def test_a_student_of_an_ensemble_is_stored_apart_and_reloaded(tmp_path):
     ensemble = lab.ensemble(members, "logits")
     assert ensemble.key == f"{members[0].key}+{members[1].key}"
     spec = members[0].spec.student(ensemble.key, kd_weights(config))
-    student = lab.get(spec, teacher=ensemble)
+    student = lab.get(spec)
     assert student.trained_now and student.key != members[0].spec.student(
         members[0].key, kd_weights(config)).key
     assert not make_lab(tmp_path)[0].get(spec).trained_now
+
+
+def test_a_spec_survives_its_json(tmp_path):
+    _, config = make_lab(tmp_path)
+    teacher = base_spec(config, "synthetic", "resnet8", 3)
+    student = replace(teacher.student(teacher.key, kd_weights(config)), init_seed=5)
+    for spec in (teacher, student):
+        assert ModelSpec.from_json(spec.as_json()) == spec
+
+
+def test_without_train_missing_a_missing_model_is_an_error_naming_the_command(tmp_path):
+    config = student_beats_teacher.Config.from_params({**PARAMS, "run_store": str(tmp_path),
+                                                       "train_missing": False})
+    spec = base_spec(config, "synthetic", "resnet8", 0)
+    with pytest.raises(MissingModels, match="python -m sdcore train --profile cpu"):
+        lab_for(config).get(spec)
+    assert not (tmp_path / spec.key).exists()

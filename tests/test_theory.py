@@ -4,7 +4,7 @@ collapse and mixing behave as Mobahi et al. (2020) and Borup & Andersen (2021) d
 import numpy as np
 import pytest
 
-from sdcore import theory
+from sdcore.engine import theory
 
 PROBLEM = theory.ToyProblem.sinusoid(points=11, noise=0.5, seed=0)
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sdcore import train
-from sdcore.data import make_synthetic
-from sdcore.distill import KDWeights, cross_entropy_loss, distillation_loss
-from sdcore.models import build_model
-from sdcore.train import PLAIN, Job, Recipe, Speed, fit_many
+from sdcore.engine import train
+from sdcore.engine.data import make_synthetic
+from sdcore.engine.distill import KDWeights, cross_entropy_loss, distillation_loss
+from sdcore.engine.models import build_model
+from sdcore.engine.train import PLAIN, Job, Recipe, Speed, fit_many
 
 DATA = make_synthetic(n_train=300, n_test=100)
 

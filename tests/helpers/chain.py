@@ -9,26 +9,32 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from sdcore.config import StudentBeatsTeacherConfig
-from sdcore.lab import Lab, base_spec, kd_weights
+from sdcore.claims import student_beats_teacher
+from sdcore.claims.common import base_spec, kd_weights, lab_for
+from sdcore.engine.lab import Lab, ModelSpec, Trained, chain_specs
 
 CHAIN = {"datasets": ["synthetic"], "models": ["resnet8"], "width": 0.5, "train_subset": 600,
          "batch_size": 100, "epochs": 30, "seeds": 1, "first_seed": 7, "generations": 1,
          "device": "cpu"}
 
 
-def lab_and_spec(store: Path):
-    config = StudentBeatsTeacherConfig.from_params({**CHAIN, "run_store": str(store)})
-    return Lab.from_config(config), base_spec(config, "synthetic", "resnet8", 7), config
+def lab_and_chain(store: Path) -> tuple[Lab, list[ModelSpec]]:
+    config = student_beats_teacher.Config.from_params({**CHAIN, "run_store": str(store)})
+    specs = chain_specs(base_spec(config, "synthetic", "resnet8", 7), config.generations,
+                        kd_weights(config))
+    return lab_for(config), specs
+
+
+def train_chain(store: Path) -> list[Trained]:
+    lab, specs = lab_and_chain(store)
+    models = lab.obtain(specs)
+    return [models[spec.key] for spec in specs]
 
 
 def main() -> None:
-    lab, spec, config = lab_and_spec(Path(sys.argv[1]))
+    lab, specs = lab_and_chain(Path(sys.argv[1]))
     print("ready", flush=True)
-    if sys.argv[2:] == ["teacher"]:
-        lab.get(spec)
-    else:
-        lab.chain(spec, config.generations, kd_weights(config))
+    lab.obtain(specs[:1] if sys.argv[2:] == ["teacher"] else specs)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .config import AVERAGES
 from .train import BatchLoss, autocast, predict_logits
+
+AVERAGES = ("logits", "probabilities")  # how an ensemble averages its members' predictions
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Claims C3 and C4 by the Hessian: are students at flatter minima, and does flatness track accuracy?
+"""Claims C3 and C4 by the Hessian: are students at flatter minima; does flatness track accuracy?
 
 ``run(config)`` takes the chains of claim C1 from the run store (training only what is missing)
 and measures each model's Hessian of the training loss (eval-mode BatchNorm) on a fixed sample of
@@ -15,18 +15,21 @@ import copy
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from scipy import stats
+from pydantic import Field
 from tqdm import tqdm
 
-from .config import FlatterMinimaConfig
-from .curvature import Hessian, SpectralDensity
-from .lab import Lab, Trained
-from .stats import mean_ci
+from ..engine.curvature import Hessian, SpectralDensity
+from ..engine.lab import Lab, Trained
+from ..engine.stats import paired_differences, spearman_bootstrap, three_way
+from . import student_beats_teacher
+from .common import ClaimResult, lab_for, unique_specs
+from .config import ChainsConfig
 
 MEASURES = ("lambda_max", "trace")
 RULE_C3 = ("holds if in every setting, for every generation, the mean paired change (student − its "
@@ -39,47 +42,78 @@ RULE_C4 = ("holds if, over all models, both λ_max and the trace have a negative
            "support, not prove, that flatness is why students generalize better.")
 
 
+class Config(ChainsConfig):
+    """Claims C3 and C4 by the Hessian: the chains of C1, measured at their final weights."""
+
+    hessian_samples: int = Field(256, ge=2, description="training images (no augmentation) the "
+                                 "Hessian is taken on: the first ones of the training subset")
+    hessian_batch: int = Field(256, ge=1, description="images per forward pass inside a "
+                               "Hessian-vector product")
+    top_n: int = Field(3, ge=1, le=20, description="top Hessian eigenvalues computed by Lanczos")
+    lanczos_tol: float = Field(1.0e-2, ge=1.0e-12, description="Lanczos stops when every Ritz "
+                               "residual is below tol times its eigenvalue (1e-2 gives "
+                               "eigenvalues to about 1e-4 relative where they are separated)")
+    lanczos_max_iter: int = Field(60, ge=1, description="most Lanczos steps for the top "
+                                  "eigenvalues")
+    trace_probes: int = Field(30, ge=2, description="Rademacher probes of the Hutchinson trace "
+                              "estimate")
+    trace_deflate: int = Field(3, ge=0, description="top eigenvectors whose trace is taken "
+                               "exactly before Hutchinson runs on the rest (variance reduction)")
+    density_iterations: int = Field(40, ge=1, description="Lanczos steps of the spectral density "
+                                    "(SLQ)")
+    density_runs: int = Field(1, ge=1, description="random starts averaged in the spectral "
+                              "density")
+    density_seeds: int = Field(1, ge=0, description="seeds whose chains get a spectral density "
+                               "(it costs most)")
+    crosscheck: bool = Field(True, description="compare sdcore's top eigenvalue and trace with "
+                             "pyhessian's on the first teacher")
+
+
 @dataclass
-class FlatnessResult:
+class Result(ClaimResult):
     table: pd.DataFrame  # one row per model: accuracy, generalization gap, curvature
     densities: dict[tuple, SpectralDensity]  # (dataset, model, seed, generation) -> density
     changes: pd.DataFrame  # paired change of each measure by generation
     correlations: pd.DataFrame  # Spearman correlation of each measure with accuracy and gap
     crosscheck: pd.DataFrame | None
-    verdict_c3: str
-    verdict_c4: str
-    device: str
-    rule_c3: str = RULE_C3
-    rule_c4: str = RULE_C4
 
-    def headline_c3(self) -> str:
-        first = self.changes[self.changes.generation == 1]
-        parts = [f"{r.measure} {r.change:+.3g} [{r.ci_low:+.3g}, {r.ci_high:+.3g}]"
-                 for _, r in first.iterrows()]
-        return "gen-1 student − teacher: " + "; ".join(parts)
-
-    def headline_c4(self) -> str:
+    def headline(self, claim: str) -> str:
+        if claim == "C3":
+            first = self.changes[self.changes.generation == 1]
+            parts = [f"{r.measure} {r.change:+.3g} [{r.ci_low:+.3g}, {r.ci_high:+.3g}]"
+                     for _, r in first.iterrows()]
+            return "gen-1 student − teacher: " + "; ".join(parts)
         acc = self.correlations[self.correlations.target == "test_acc"]
         parts = [f"{r.measure} {r.rho:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
                  for _, r in acc.iterrows()]
         return "Spearman ρ with test accuracy: " + "; ".join(parts)
 
-    def numbers(self, claim: str) -> dict:
-        headline = self.headline_c3() if claim == "C3" else self.headline_c4()
-        return {"headline": headline,
-                "changes": self.changes.round(6).to_dict(orient="records"),
-                "correlations": self.correlations.round(4).to_dict(orient="records"),
-                "models": self.table.drop(columns=["key"]).round(6).to_dict(orient="records")}
+    def numbers(self, claim: str) -> dict[str, Any]:
+        return flatness_numbers(self, claim)
+
+    def crosscheck_table(self) -> pd.DataFrame:
+        """sdcore beside PyHessian on the first teacher, or a note that the check was off."""
+        if self.crosscheck is None:
+            return pd.DataFrame({"note": ["cross-check off (crosscheck: false)"]})
+        return self.crosscheck.round(5)
 
 
-def hessian_batches(lab: Lab, trained: Trained, config: FlatterMinimaConfig) -> list:
+def flatness_numbers(result: Any, claim: str) -> dict[str, Any]:
+    """The record's numbers of a flatness result (this notebook's or the landscape's)."""
+    return {"headline": result.headline(claim),
+            "changes": result.changes.round(6).to_dict(orient="records"),
+            "correlations": result.correlations.round(4).to_dict(orient="records"),
+            "models": result.table.drop(columns=["key"]).round(6).to_dict(orient="records")}
+
+
+def hessian_batches(lab: Lab, trained: Trained, config: Config) -> list:
     """The fixed Hessian sample: the first ``hessian_samples`` training images, unaugmented."""
     x, y = lab.training_sample(trained.spec, config.hessian_samples)
     b = config.hessian_batch
     return [(x[i:i + b], y[i:i + b]) for i in range(0, len(y), b)]
 
 
-def measure(trained: Trained, batches: list, config: FlatterMinimaConfig,
+def measure(trained: Trained, batches: list, config: Config,
             with_density: bool) -> tuple[dict, SpectralDensity | None]:
     """Top eigenvalues, trace and (optionally) density of one model's training-loss Hessian."""
     start = time.perf_counter()
@@ -97,7 +131,7 @@ def measure(trained: Trained, batches: list, config: FlatterMinimaConfig,
     return row, density
 
 
-def crosscheck(trained: Trained, batches: list, config: FlatterMinimaConfig) -> pd.DataFrame:
+def crosscheck(trained: Trained, batches: list, config: Config) -> pd.DataFrame:
     """sdcore's top eigenvalue and trace beside pyhessian 0.1's on the same sample and model."""
     from pyhessian import hessian as PyHessian
 
@@ -128,68 +162,59 @@ def crosscheck(trained: Trained, batches: list, config: FlatterMinimaConfig) -> 
     return pd.DataFrame(rows)
 
 
-def run(config: FlatterMinimaConfig, lab: Lab | None = None) -> FlatnessResult:
-    lab = lab or Lab.from_config(config)
+plan = student_beats_teacher.plan  # the models are C1's
+
+
+def run(config: Config) -> Result:
+    lab = lab_for(config)
+    chains = plan(config)
+    models = lab.obtain(unique_specs(chains))
     rows, densities, check = [], {}, None
-    chains = lab.all_chains(config)
-    bar = tqdm(total=sum(len(c[3]) for c in chains), desc="Hessians", unit="model", ncols=100)
-    for dataset, model, seed, chain in chains:
-        for trained in chain:
+    bar = tqdm(total=sum(map(len, chains)), desc="Hessians", unit="model", ncols=100)
+    for chain in chains:
+        for spec in chain:
+            trained = models[spec.key]
             batches = hessian_batches(lab, trained, config)
-            with_density = seed < config.first_seed + config.density_seeds
+            with_density = spec.seed < config.first_seed + config.density_seeds
             row, density = measure(trained, batches, config, with_density)
             m = trained.metrics
-            rows.append({"dataset": dataset, "model": model, "seed": seed,
-                         "generation": trained.spec.generation, "test_acc": m["test_acc"],
+            rows.append({"dataset": spec.dataset, "model": spec.model, "seed": spec.seed,
+                         "generation": spec.generation, "test_acc": m["test_acc"],
                          "train_acc": m["train_acc"], "gap": m["train_acc"] - m["test_acc"],
                          **row, "key": trained.key})
             if density is not None:
-                densities[(dataset, model, seed, trained.spec.generation)] = density
+                densities[(spec.dataset, spec.model, spec.seed, spec.generation)] = density
             if config.crosscheck and check is None:
                 check = crosscheck(trained, batches, config)
             bar.update(1)
     bar.close()
     table = pd.DataFrame(rows)
-    changes = paired_changes(table)
-    correlations = rank_correlations(table)
-    return FlatnessResult(table, densities, changes, correlations, check,
-                          verdict_c3(changes), verdict_c4(correlations), str(lab.device))
+    changes = paired_changes(table, MEASURES)
+    correlations = rank_correlations(table, MEASURES)
+    return Result(verdicts(changes, correlations), {"C3": RULE_C3, "C4": RULE_C4},
+                  str(lab.device), table=table, densities=densities, changes=changes,
+                  correlations=correlations, crosscheck=check)
 
 
-def paired_changes(table: pd.DataFrame, measures: tuple[str, ...] = MEASURES) -> pd.DataFrame:
+def paired_changes(table: pd.DataFrame, measures: tuple[str, ...]) -> pd.DataFrame:
     """Mean change of each measure from each teacher to its student, over seeds, with 95% CI."""
-    rows = []
-    for (dataset, model), group in table.groupby(["dataset", "model"], sort=False):
-        for measure_name in measures:
-            wide = group.pivot(index="seed", columns="generation", values=measure_name)
-            for g in wide.columns[1:]:
-                diffs = (wide[g] - wide[g - 1]).tolist()
-                mean, lo, hi = mean_ci(diffs)
-                rows.append({"dataset": dataset, "model": model, "measure": measure_name,
-                             "generation": int(g), "seeds": len(diffs), "change": mean,
-                             "relative": mean / float(wide[g - 1].mean()), "ci_low": lo,
-                             "ci_high": hi, "students_flatter": sum(d < 0 for d in diffs)})
-    return pd.DataFrame(rows)
+    generations = sorted(g for g in table.generation.unique() if g > 0)
+    parts = []
+    for name in measures:
+        part = paired_differences(table, name, "generation", {g: (g, g - 1) for g in generations},
+                                  ["dataset", "model"])
+        part.insert(2, "measure", name)
+        parts.append(part)
+    changes = pd.concat(parts, ignore_index=True).rename(
+        columns={"comparison": "generation", "difference": "change",
+                 "negative": "students_flatter"})
+    changes["relative"] = changes.change / changes.baseline
+    return changes.drop(columns=["positive", "baseline"])
 
 
-def spearman_bootstrap(x: np.ndarray, y: np.ndarray, resamples: int = 2000,
-                       seed: int = 0) -> tuple[float, float, float]:
-    """Spearman's ρ with a 95% percentile bootstrap interval (resampling models)."""
-    rho = float(stats.spearmanr(x, y).statistic)
-    rng = np.random.default_rng(seed)
-    boot = []
-    for _ in range(resamples):
-        idx = rng.integers(0, len(x), len(x))
-        if len(np.unique(x[idx])) > 1 and len(np.unique(y[idx])) > 1:
-            boot.append(stats.spearmanr(x[idx], y[idx]).statistic)
-    if len(boot) < resamples / 2:
-        return rho, math.nan, math.nan
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    return rho, float(lo), float(hi)
-
-
-def rank_correlations(table: pd.DataFrame, measures: tuple[str, ...] = MEASURES,
+def rank_correlations(table: pd.DataFrame, measures: tuple[str, ...],
                       targets: tuple[str, ...] = ("test_acc", "gap")) -> pd.DataFrame:
+    """Spearman's ρ of each measure with each target over all models, with bootstrap intervals."""
     rows = []
     for measure_name in measures:
         for target in targets:
@@ -200,14 +225,8 @@ def rank_correlations(table: pd.DataFrame, measures: tuple[str, ...] = MEASURES,
     return pd.DataFrame(rows)
 
 
-def verdict_c3(changes: pd.DataFrame) -> str:
-    if (changes.ci_low > 0).any():
-        return "fails"
-    return "holds" if (changes.ci_high < 0).all() else "inconclusive"
-
-
-def verdict_c4(correlations: pd.DataFrame) -> str:
-    acc = correlations[correlations.target == "test_acc"]
-    if (acc.ci_low > 0).any():
-        return "fails"
-    return "holds" if (acc.ci_high < 0).all() else "inconclusive"
+def verdicts(changes: pd.DataFrame, correlations: pd.DataFrame) -> dict[str, str]:
+    """RULE_C3 (every change negative) and RULE_C4 (negative correlation with accuracy)."""
+    accuracy = correlations[correlations.target == "test_acc"]
+    return {"C3": three_way(changes.ci_low, changes.ci_high, sign=-1),
+            "C4": three_way(accuracy.ci_low, accuracy.ci_high, sign=-1)}

@@ -1,4 +1,4 @@
-"""Docutils tables for the book's Sphinx directives (the claims dashboard, the parameters)."""
+"""Docutils tables for the book's directives (the claims dashboard, the parameter reference)."""
 
 from __future__ import annotations
 

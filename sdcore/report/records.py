@@ -13,20 +13,20 @@ import math
 import platform
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
-import yaml
 
-from . import __version__
-from .config import NOTEBOOK_CONFIGS
-from .paths import project_root, results_dir
-from .store import atomic_write_json
+from .. import __version__
+from ..claims import notebook as find_notebook
+from ..engine.stats import VERDICTS
+from ..engine.store import atomic_write_json
+from ..paths import project_root, results_dir
+from ..profiles import ProfileError, merged, parameter_files
 
-VERDICTS = ("holds", "fails", "inconclusive")
 # Files that running the book rewrites; changes there do not make the code "dirty".
 GENERATED = (":(exclude)book/claims/*.ipynb", ":(exclude)results", ":(exclude)_build")
 # Where a new, untracked file changes what runs; elsewhere (a virtual environment, data, a run
@@ -44,14 +44,17 @@ def _git(*args: str) -> str | None:
 
 
 def parameters_source(notebook: str, profile: str, params: dict[str, Any]) -> str:
-    """``parameters/<profile>/<notebook>.yaml`` if ``params`` match it, naming any overrides."""
-    relative = f"parameters/{profile}/{notebook}.yaml"
-    path = project_root() / relative
-    if not path.is_file():
-        return f"none ({relative} does not exist): the notebook's defaults and injected values"
-    stored = NOTEBOOK_CONFIGS[notebook].from_params(yaml.safe_load(path.read_text())).as_dict()
-    overrides = [f"{k}={params[k]!r}" for k in params if params[k] != stored.get(k)]
-    return relative + (f" with {', '.join(overrides)}" if overrides else "")
+    """The profile's parameters files if ``params`` match them, naming any overrides."""
+    root = project_root()
+    try:
+        files = parameter_files(root, profile, notebook)
+        stored = find_notebook(notebook).config.from_params(merged(root, profile, notebook))
+    except ProfileError:
+        return (f"none (parameters/{profile}/ has no file for this notebook): the notebook's "
+                "defaults and injected values")
+    overrides = [f"{k}={params[k]!r}" for k in params if params[k] != stored.as_dict().get(k)]
+    names = " + ".join(str(p.relative_to(root)) for p in files)
+    return names + (f" with {', '.join(overrides)}" if overrides else "")
 
 
 def provenance(device: str, started: datetime, wall_s: float) -> dict[str, Any]:
@@ -90,10 +93,6 @@ def finite_or_none(value: Any) -> Any:
     return value
 
 
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def write_record(*, claim: str, notebook: str, profile: str, verdict: str, rule: str,
                  numbers: dict[str, Any], params: dict[str, Any], device: str,
                  started: datetime, secondary: bool = False) -> dict[str, Any]:
@@ -104,10 +103,11 @@ def write_record(*, claim: str, notebook: str, profile: str, verdict: str, rule:
     """
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
+    wall_s = (datetime.now(started.tzinfo) - started).total_seconds()
     record = {"claim": claim, "notebook": notebook, "profile": profile, "verdict": verdict,
               "rule": rule, "numbers": finite_or_none(numbers), "params": params,
               "provenance": {"parameters": parameters_source(notebook, profile, params),
-                             **provenance(device, started, (now() - started).total_seconds())}}
+                             **provenance(device, started, wall_s)}}
     name = f"{notebook}.{claim}" if secondary else notebook
     atomic_write_json(record, results_dir(profile) / f"{name}.json")
     return record
@@ -152,9 +152,3 @@ def read_records(root: Path | None = None) -> list[dict[str, Any]]:
     records = [json.loads(p.read_text()) for p in sorted(base.glob("*/*.json"))]
     records = [r for r in records if isinstance(r, dict) and "verdict" in r]
     return sorted(records, key=lambda r: (r["claim"], r["notebook"], r["profile"]))
-
-
-def read_exploration(notebook: str, root: Path | None = None) -> list[dict[str, Any]]:
-    """The settings explored for a notebook's profile (``results/exploration/<notebook>.json``)."""
-    path = (root or project_root()) / "results" / "exploration" / f"{notebook}.json"
-    return json.loads(path.read_text()) if path.exists() else []

@@ -7,7 +7,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .stats import mean_ci
+from ..engine.stats import mean_ci
+
+
+def note(text: str) -> Figure:
+    """A small figure that says why there is nothing to draw."""
+    fig, ax = plt.subplots(figsize=(8, 0.6))
+    ax.text(0.0, 0.5, text, va="center", fontsize=10, color="0.35")
+    ax.axis("off")
+    return fig
 
 
 def _error(lo: float, mean: float, hi: float) -> list[list[float]]:
@@ -57,6 +65,8 @@ def accuracy_by_generation(table: pd.DataFrame, gains: pd.DataFrame) -> Figure:
 
 def exploration(records: list[dict]) -> Figure:
     """Paired student-minus-teacher gains of each explored setting, with 95% intervals."""
+    if not records:
+        return note("no exploration results in experiments/results/")
     fig, ax = plt.subplots(figsize=(8, 0.55 * len(records) + 1.2))
     for i, r in enumerate(records):
         lo = r["ci_low"] if r["ci_low"] is not None else r["mean_gain"]
@@ -101,6 +111,8 @@ def curvature_by_generation(table: pd.DataFrame) -> Figure:
 
 def spectral_densities(densities: dict) -> Figure:
     """The eigenvalue densities of each chain's models overlaid (log scale, as is usual)."""
+    if not densities:
+        return note("no spectral densities requested (density_seeds is 0)")
     chains = sorted({k[:3] for k in densities})
     fig, axes = plt.subplots(1, len(chains), figsize=(5.5 * len(chains), 3.6), squeeze=False)
     for (dataset, model, seed), ax in zip(chains, axes[0]):
@@ -263,6 +275,8 @@ def accuracy_by_variant(table: pd.DataFrame) -> Figure:
 def multi_view(table: pd.DataFrame, comparisons: pd.DataFrame, roles: tuple[str, ...]) -> Figure:
     """Per setting: every role's test accuracy (seeds joined by lines) and the paired
     comparisons with their 95% intervals."""
+    if table.empty:
+        return note("no results to show")
     settings = list(table.groupby(["dataset", "model"], sort=False).groups)
     fig, axes = plt.subplots(len(settings), 2, figsize=(12, 3.8 * len(settings)), squeeze=False)
     for (dataset, model), (ax_acc, ax_cmp) in zip(settings, axes):

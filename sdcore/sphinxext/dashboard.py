@@ -15,21 +15,12 @@ from docutils.parsers.rst import Directive
 from sphinx import addnodes
 from sphinx.application import Sphinx
 
-from . import doctable
-from .doctable import cell
-from .paths import project_root
-from .results import latest_record, profiles_of, read_records
+from ..claims import CLAIMS, notebooks_of
+from ..paths import project_root
+from ..report.records import latest_record, profiles_of, read_records
+from . import tables
+from .tables import cell
 
-CLAIMS = {  # id: (statement, notebooks that test it)
-    "C1": ("A self-distilled student beats its own, even highly accurate, teacher.",
-           ["01_student_beats_teacher"]),
-    "C2": ("The best-known theories of why (amplified regularization; multi-view) meet "
-           "contradicting examples.", ["02a_amplified_regularization", "02b_multi_view"]),
-    "C3": ("Self-distillation reaches flatter minima.",
-           ["03_flatter_minima", "04_loss_landscape"]),
-    "C4": ("Flatter minima are why the student generalizes better.",
-           ["03_flatter_minima", "04_loss_landscape"]),
-}
 COMBINED_RULE = ("holds if some notebook's verdict is holds and none is fails; fails if some is "
                  "fails and none holds; mixed if both occur; inconclusive otherwise")
 
@@ -92,11 +83,12 @@ class ClaimsDashboard(Directive):
         records = read_records(root)
         profiles = profiles_of(records)
         rows = [[cell(nodes.strong(claim, claim), nodes.Text(f" {statement}")),
-                 *(_profile_cell(records, claim, notebooks, p) for p in profiles)]
-                for claim, (statement, notebooks) in CLAIMS.items()]
+                 *(_profile_cell(records, claim, [nb.name for nb in notebooks_of(claim)], p)
+                   for p in profiles)]
+                for claim, statement in CLAIMS.items()]
         headers = ("claim", *(f"{p} profile" for p in profiles))
         widths = (22, *([78 // max(1, len(profiles))] * len(profiles)))
-        table = doctable.table(headers, widths, rows, "claims-dashboard")
+        table = tables.table(headers, widths, rows, "claims-dashboard")
         rule = nodes.paragraph(text="A claim's verdict at a profile combines its notebooks' "
                                f"latest runs there: {COMBINED_RULE}. The profiles are described "
                                "on the reproducing page.")
@@ -149,11 +141,23 @@ class VerdictBadge(Directive):
             env.note_dependency(str(path))
         where = (f"The outputs on this page come from the {shown} profile."
                  if shown else "This page's outputs were not made by papermill.")
-        note = nodes.paragraph(text=where, classes=["verdict-source"])
+        note = nodes.paragraph(text=f"{where} {run_times(records, notebook, self.arguments[0])}",
+                               classes=["verdict-source"])
         return [paragraph, note] + ([others] if others.children else [])
 
 
-def setup(app: Sphinx) -> dict:
+def run_times(records: list[dict], notebook: str, claim: str) -> str:
+    """"Time to run: ..." per profile, measured by the notebook's latest record there."""
+    times = []
+    for profile in profiles_of(records):
+        record = latest_record(records, notebook, claim, profile)
+        if record is not None and record["provenance"].get("wall_s") is not None:
+            minutes = record["provenance"]["wall_s"] / 60
+            times.append(f"{profile} profile {minutes:.1f} min")
+    return ("Time to run (measured, from validation to verdict): " + " · ".join(times) + "."
+            if times else "")
+
+
+def setup(app: Sphinx) -> None:
     app.add_directive("claims-dashboard", ClaimsDashboard)
     app.add_directive("verdict-badge", VerdictBadge)
-    return {"parallel_read_safe": True, "parallel_write_safe": True}

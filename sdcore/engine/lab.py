@@ -1,11 +1,11 @@
-"""Teachers, students and chains of generations, trained once and then loaded from the run store.
+"""Teachers, students and ensembles, trained once and then loaded from the run store.
 
 A ``ModelSpec`` names everything that determines a trained model (data, subset, architecture,
-recipe, seed, generation, distillation weights, the teacher's key); its hash is the store key, so
-any notebook asking for the same model gets the stored one. ``Lab`` caches datasets in memory and
-trains what is missing, several models at once on CUDA (``train.Speed``); ``chains`` asks for the
-models of many chains one generation at a time, so that independent models train together. The cost
-is one training per model not yet in the store.
+recipe, seed, generation, distillation weights, the key of its teacher or of the members of an
+ensemble teacher); its hash is the store key, so any notebook or job asking for the same model gets
+the stored one. ``Lab.obtain(specs)`` loads what is stored and trains what is missing, a generation
+at a time (a student waits for its teacher), several models at once on CUDA (``train.Speed``).
+Cost: one training per model not yet in the store.
 """
 
 from __future__ import annotations
@@ -14,19 +14,16 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.nn as nn
 
-from .config import ExperimentConfig, StudentBeatsTeacherConfig
 from .data import ImageData, load_dataset
-from .distill import Ensemble, KDWeights, cross_entropy_loss, distillation_loss
+from .distill import AVERAGES, Ensemble, KDWeights, cross_entropy_loss, distillation_loss
 from .models import build_model, memory_format
-from .paths import data_root, runs_root
 from .store import RunStore, spec_key
-from .train import (Job, Recipe, Speed, TrainingDiverged, as_input, evaluate, fit_many, on_device,
-                    resolve_device)
+from .train import Job, Recipe, Speed, TrainingDiverged, as_input, evaluate, fit_many
 
 
 @dataclass(frozen=True)
@@ -42,7 +39,7 @@ class ModelSpec:
     seed: int
     generation: int = 0  # 0 = teacher trained on labels; k = k-th distilled student
     kd: KDWeights | None = None
-    teacher: str | None = None  # store key of the teacher ("k1+k2" for an ensemble of teachers)
+    teacher: str | None = None  # the teacher's store key, or an ensemble's (``ensemble_key``)
     init_seed: int | None = None  # seeds the initial weights instead of training_seed
     test_subset: int = 0  # evaluate on this many test images (0: all of them)
 
@@ -59,9 +56,21 @@ class ModelSpec:
                 del spec[name]
         return spec
 
+    @classmethod
+    def from_json(cls, spec: dict[str, Any]) -> "ModelSpec":
+        """The spec that ``as_json`` gave."""
+        kd = spec.get("kd")
+        return cls(**{**spec, "recipe": Recipe(**spec["recipe"]),
+                      "kd": None if kd is None else KDWeights(**kd)})
+
     @property
     def key(self) -> str:
         return spec_key(self.as_json())
+
+    @property
+    def teacher_keys(self) -> list[str]:
+        """The store keys this model is distilled from (an ensemble's members, or one teacher)."""
+        return [] if self.teacher is None else ensemble_members(self.teacher)[0]
 
     def student(self, teacher_key: str, kd: KDWeights) -> "ModelSpec":
         return dataclasses.replace(self, generation=self.generation + 1, kd=kd,
@@ -69,6 +78,28 @@ class ModelSpec:
 
 
 LATER_FIELDS = {"init_seed": None, "test_subset": 0}  # ModelSpec fields and their unset values
+
+
+def ensemble_key(keys: list[str], average: str) -> str:
+    """The key of an ensemble of stored models: ``k1+k2`` averages logits, ``k1+k2@probabilities``
+    probabilities, so that students of the two are stored apart."""
+    if average not in AVERAGES:
+        raise ValueError(f"unknown average {average!r}; allowed: {', '.join(AVERAGES)}")
+    return "+".join(keys) + ("" if average == "logits" else f"@{average}")
+
+
+def ensemble_members(key: str) -> tuple[list[str], str]:
+    """The member keys and the average of a teacher key (one member for a single model)."""
+    members, _, average = key.partition("@")
+    return members.split("+"), average or "logits"
+
+
+def chain_specs(teacher: ModelSpec, generations: int, kd: KDWeights) -> list[ModelSpec]:
+    """A teacher and ``generations`` students, each distilled from the one before."""
+    specs = [teacher]
+    for _ in range(generations):
+        specs.append(specs[-1].student(specs[-1].key, kd))
+    return specs
 
 
 @dataclass
@@ -85,44 +116,26 @@ class Trained:
                 "trained_now": self.trained_now, "key": self.key}
 
 
-def settings_and_seeds(config: ExperimentConfig) -> Iterator[tuple[str, str, int]]:
-    """(dataset, model, seed) for every setting of ``config`` and each of its seeds."""
-    for dataset in config.datasets:
-        for model in config.models:
-            for seed in range(config.first_seed, config.first_seed + config.seeds):
-                yield dataset, model, seed
-
-
-def base_spec(config: ExperimentConfig, dataset: str, model: str, seed: int) -> ModelSpec:
-    """The teacher spec of one setting and seed of ``config``."""
-    recipe = Recipe(config.epochs, config.batch_size, config.lr, config.momentum, config.nesterov,
-                    config.weight_decay, config.schedule, config.augment)
-    image_size = config.image_size if dataset.startswith("imagefolder:") else 0
-    return ModelSpec(dataset, config.train_subset, image_size, model, config.width, recipe, seed,
-                     test_subset=config.test_subset)
-
-
-def kd_weights(config: ExperimentConfig) -> KDWeights:
-    return KDWeights(config.weight_ce, config.weight_kd, config.temperature)
+class MissingModels(LookupError):
+    """Models are not in the run store and this lab may not train them."""
 
 
 @dataclass
 class Lab:
-    """Datasets and trained models for one experiment."""
+    """Datasets and trained models for one experiment.
+
+    With ``train_missing`` false, a model missing from the store is an error that names it and
+    ``missing_hint`` (e.g. the command that trains it), instead of a training.
+    """
 
     store: RunStore
     device: torch.device
     data_root: Path
     download: bool = True
     speed: Speed = Speed()
+    train_missing: bool = True
+    missing_hint: str = ""
     _data: dict[tuple, ImageData] = field(default_factory=dict)
-
-    @classmethod
-    def from_config(cls, config: ExperimentConfig) -> "Lab":
-        device = resolve_device(config.device)
-        speed = Speed(cuda_graphs=config.cuda_graphs, models_at_once=config.models_at_once)
-        return cls(RunStore(runs_root(config.run_store)), device, data_root(config.data_root),
-                   config.download, on_device(speed, device))
 
     def data(self, spec: ModelSpec) -> ImageData:
         """The (subset of the) dataset of ``spec``, on the lab's device; loaded once."""
@@ -148,31 +161,38 @@ class Lab:
         model = build_model(spec.model, data.image_shape[0], data.num_classes, spec.width)
         return model.to(self.device, memory_format=memory_format(model, self.device))
 
-    def get(self, spec: ModelSpec, teacher: Trained | None = None) -> Trained:
-        """The model of ``spec``: loaded if stored, else trained (resuming a checkpoint)."""
-        return self.get_many([spec], [teacher])[0]
+    def get(self, spec: ModelSpec) -> Trained:
+        """The model of ``spec`` (its teachers must be stored)."""
+        return self.obtain([spec])[spec.key]
 
-    def get_many(self, specs: list[ModelSpec],
-                 teachers: list[Trained | None] | None = None) -> list[Trained]:
-        """The models of ``specs`` (``teachers[i]`` distils ``specs[i]``): stored ones are loaded,
-        the missing ones trained, ``speed.models_at_once`` at a time."""
-        teachers = teachers or [None] * len(specs)
-        models: dict[str, Trained] = {}
-        missing: list[tuple[ModelSpec, Trained | None]] = []
-        for spec, teacher in zip(specs, teachers, strict=True):
-            key = spec.key
-            if key in models or any(s.key == key for s, _ in missing):
-                continue
-            if self.store.is_complete(key):
-                models[key] = self.load(spec)
-            elif spec.teacher is not None and (teacher is None or teacher.key != spec.teacher):
-                raise ValueError(f"student {key} needs its teacher {spec.teacher}")
-            else:
-                missing.append((spec, teacher))
-        step = self.speed.models_at_once
-        for i in range(0, len(missing), step):
-            models.update((t.key, t) for t in self._train(missing[i:i + step]))
-        return [models[spec.key] for spec in specs]
+    def obtain(self, specs: list[ModelSpec]) -> dict[str, Trained]:
+        """The models of ``specs`` by key: stored ones loaded, missing ones trained a generation
+        at a time (a student after its teachers), ``speed.models_at_once`` together. A teacher
+        that is not among ``specs`` must be in the store."""
+        wanted = {spec.key: spec for spec in specs}
+        depth: dict[str, int] = {}
+
+        def level(key: str) -> int:
+            if key not in depth:
+                inner = [level(k) for k in wanted[key].teacher_keys if k in wanted]
+                depth[key] = 1 + max(inner, default=-1)
+            return depth[key]
+
+        done: dict[str, Trained] = {}
+        for current in range(1 + max(map(level, wanted), default=-1)):
+            stage = [spec for key, spec in wanted.items() if depth[key] == current]
+            missing = [spec for spec in stage if not self.store.is_complete(spec.key)]
+            if missing and not self.train_missing:
+                raise MissingModels(
+                    f"{len(missing)} model(s) are not in the run store {self.store.root} and "
+                    f"train_missing is false: {', '.join(s.key for s in missing[:10])}"
+                    f"{' ...' if len(missing) > 10 else ''}. {self.missing_hint}".strip())
+            done.update((spec.key, self.load(spec)) for spec in stage if spec not in missing)
+            step = self.speed.models_at_once
+            for i in range(0, len(missing), step):
+                group = [(spec, self.teacher(spec, done)) for spec in missing[i:i + step]]
+                done.update((t.key, t) for t in self._train(group))
+        return {key: done[key] for key in wanted}
 
     def load(self, spec: ModelSpec) -> Trained:
         """The stored model of ``spec``."""
@@ -180,6 +200,22 @@ class Lab:
         model = self.new_model(spec)
         model.load_state_dict(state)
         return Trained(spec, spec.key, model.eval(), metrics)
+
+    def teacher(self, spec: ModelSpec, known: dict[str, Trained]) -> Trained | None:
+        """The model ``spec`` is distilled from: from ``known``, else from the store."""
+        if spec.teacher is None:
+            return None
+        keys, average = ensemble_members(spec.teacher)
+        members = []
+        for key in keys:
+            if key not in known:
+                if not self.store.is_complete(key):
+                    raise MissingModels(f"student {spec.key} needs its teacher {key}, which is "
+                                        f"neither planned nor in the run store {self.store.root}")
+                stored, _, _ = self.store.load(key)
+                known[key] = self.load(ModelSpec.from_json(stored))
+            members.append(known[key])
+        return members[0] if len(keys) == 1 else self.ensemble(members, average)
 
     def _train(self, pending: list[tuple[ModelSpec, Trained | None]]) -> list[Trained]:
         """Train ``pending`` together (resuming checkpoints) and store each model."""
@@ -221,10 +257,10 @@ class Lab:
 
     def ensemble(self, members: list[Trained], average: str) -> Trained:
         """The members as one model (their logits or probabilities averaged), measured on the
-        members' data; its key joins theirs, so a student distilled from it is stored apart."""
+        members' data; its key is ``ensemble_key`` of theirs."""
         spec = members[0].spec
         model = Ensemble([m.model for m in members], average).eval()
-        return Trained(spec, "+".join(m.key for m in members), model,
+        return Trained(spec, ensemble_key([m.key for m in members], average), model,
                        self.measure(model, self.data(spec)))
 
     def measure(self, model: nn.Module, data: ImageData) -> dict[str, float]:
@@ -233,29 +269,3 @@ class Lab:
         train = evaluate(model, data.train_x, data.train_y, batch)
         return {"test_acc": test["accuracy"], "test_loss": test["loss"],
                 "train_acc": train["accuracy"], "train_loss": train["loss"]}
-
-    def all_chains(self, config: StudentBeatsTeacherConfig) -> list[tuple[str, str, int,
-                                                                         list[Trained]]]:
-        """(dataset, model, seed, chain) for every setting and seed of ``config``."""
-        settings = list(settings_and_seeds(config))
-        chains = self.chains([base_spec(config, *s) for s in settings], config.generations,
-                             kd_weights(config))
-        return [(*setting, chain) for setting, chain in zip(settings, chains)]
-
-    def chains(self, teacher_specs: list[ModelSpec], generations: int,
-               kd: KDWeights | list[KDWeights]) -> list[list[Trained]]:
-        """For each teacher spec, the teacher and ``generations`` students, each distilled from
-        the one before with ``kd`` (one for all chains, or one per chain); generation by
-        generation, so that the models of one generation can train together."""
-        kds = kd if isinstance(kd, list) else [kd] * len(teacher_specs)
-        chains = [[t] for t in self.get_many(teacher_specs)]
-        for _ in range(generations):
-            last = [chain[-1] for chain in chains]
-            students = self.get_many([t.spec.student(t.key, k) for t, k in zip(last, kds)], last)
-            for chain, student in zip(chains, students):
-                chain.append(student)
-        return chains
-
-    def chain(self, teacher_spec: ModelSpec, generations: int, kd: KDWeights) -> list[Trained]:
-        """The teacher and ``generations`` students, each distilled from the one before."""
-        return self.chains([teacher_spec], generations, kd)[0]

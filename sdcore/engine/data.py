@@ -321,7 +321,8 @@ def _read_folder(path: Path, size: int) -> tuple[Tensor, Tensor, list[str]]:
                 problems.append(f"{file}: {type(err).__name__}: {err}")
     if problems:
         listed = "\n  ".join(problems[:MAX_LISTED])
-        more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+        hidden = len(problems) - MAX_LISTED
+        more = f"\n  ... and {hidden} more" if hidden > 0 else ""
         raise UnreadableImages(
             f"imagefolder {path}: {len(problems)} of {len(folder.samples)} files could not be read "
             f"as images:\n  {listed}{more}\nRepair or remove them and run again.")

@@ -1,4 +1,4 @@
-"""Sphinx extension: fixes to the stock Jupyter Book 1 theme stack that show up in a browser.
+"""Fixes to the stock Jupyter Book 1 theme stack that show up in a browser.
 
 - sphinx-thebe registers its inline configuration script on every ``env-before-read-docs``, which
   fires more than once in a Jupyter Book build, so pages declared ``const THEBE_JS_URL`` twice (a
@@ -37,7 +37,6 @@ def default_light_mode(app: Sphinx) -> None:
     app.config.html_context.setdefault("default_mode", "light")
 
 
-def setup(app: Sphinx) -> dict:
+def setup(app: Sphinx) -> None:
     app.connect("builder-inited", default_light_mode)
     app.connect("html-page-context", dedupe_scripts, priority=900)  # after the themes' handlers
-    return {"parallel_read_safe": True, "parallel_write_safe": True}

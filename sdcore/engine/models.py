@@ -25,6 +25,7 @@ RESNET_STAGES = {  # name: (channels per stage, blocks per stage)
     "resnet18": ((64, 128, 256, 512), (2, 2, 2, 2)),
     "resnet34": ((64, 128, 256, 512), (3, 4, 6, 3)),
 }
+MODEL_NAMES = (*RESNET_STAGES, *VGG_LAYERS)
 
 
 def _conv_bn(c_in: int, c_out: int, stride: int = 1) -> list[nn.Module]:
@@ -90,7 +91,7 @@ def build_model(name: str, in_channels: int, num_classes: int, width: float = 1.
     if name in VGG_LAYERS:
         layers = [x if x == "M" else scale(x) for x in VGG_LAYERS[name]]
         return VGG(layers, in_channels, num_classes)
-    raise ValueError(f"unknown model {name!r}; known: {', '.join([*RESNET_STAGES, *VGG_LAYERS])}")
+    raise ValueError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
 
 
 def memory_format(model: nn.Module, device: torch.device) -> torch.memory_format:

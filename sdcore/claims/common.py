@@ -1,0 +1,96 @@
+"""What every claim module shares: the specs of a config's settings, its lab, and the result face.
+
+A claim module has a ``Config``, ``plan(config)`` (the chains of model specs its notebook needs,
+computed without training or loading anything), ``run(config)`` returning a ``ClaimResult``, and a
+rule per claim it judges. Cost: nothing here trains.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..engine.distill import KDWeights
+from ..engine.lab import Lab, ModelSpec
+from ..engine.store import RunStore
+from ..engine.train import Recipe, Speed, on_device, resolve_device
+from ..paths import data_root, project_root, runs_root
+from .config import ExperimentConfig
+
+Plan = list[list[ModelSpec]]  # chains: a teacher, then the models distilled from it, in order
+
+
+def settings_and_seeds(config: ExperimentConfig) -> Iterator[tuple[str, str, int]]:
+    """(dataset, model, seed) for every setting of ``config`` and each of its seeds."""
+    for dataset in config.datasets:
+        for model in config.models:
+            for seed in range(config.first_seed, config.first_seed + config.seeds):
+                yield dataset, model, seed
+
+
+def base_spec(config: ExperimentConfig, dataset: str, model: str, seed: int) -> ModelSpec:
+    """The teacher spec of one setting and seed of ``config``."""
+    recipe = Recipe(config.epochs, config.batch_size, config.lr, config.momentum, config.nesterov,
+                    config.weight_decay, config.schedule, config.augment)
+    image_size = config.image_size if dataset.startswith("imagefolder:") else 0
+    return ModelSpec(dataset, config.train_subset, image_size, model, config.width, recipe, seed,
+                     test_subset=config.test_subset)
+
+
+def kd_weights(config: ExperimentConfig) -> KDWeights:
+    return KDWeights(config.weight_ce, config.weight_kd, config.temperature)
+
+
+def unique_specs(plan: Plan) -> list[ModelSpec]:
+    """The plan's specs, each once, in order."""
+    return list({spec.key: spec for chain in plan for spec in chain}.values())
+
+
+def store_for(config: ExperimentConfig) -> RunStore:
+    """The run store of ``config``: its parameter, else $SDCORE_RUNS, else <repo>/runs."""
+    return RunStore(runs_root(config.run_store))
+
+
+def lab_for(config: ExperimentConfig) -> Lab:
+    """The lab of ``config``: its run store, device, data and speed switches."""
+    device = resolve_device(config.device)
+    speed = Speed(cuda_graphs=config.cuda_graphs, models_at_once=config.models_at_once)
+    hint = (f"Train them first, e.g. `python -m sdcore train --profile {config.profile}`, or set "
+            "train_missing: true.")
+    return Lab(store_for(config), device, data_root(config.data_root),
+               config.download, on_device(speed, device), config.train_missing, hint)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class ClaimResult:
+    """The face every claim's result shows the book: a verdict, its rule, a headline and the
+    numbers for each claim the notebook judges; subclasses add their tables."""
+
+    verdicts: dict[str, str]
+    rules: dict[str, str]
+    device: str
+    started: datetime = field(default_factory=now, kw_only=True)
+
+    def headline(self, claim: str) -> str:
+        raise NotImplementedError
+
+    def numbers(self, claim: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def exploration_path(notebook: str, root: Path | None = None) -> Path:
+    """Where the setting search behind a notebook's profile keeps its results."""
+    return (root or project_root()) / "experiments" / "results" / f"{notebook}.json"
+
+
+def read_exploration(notebook: str, root: Path | None = None) -> list[dict[str, Any]]:
+    """The settings explored for a notebook's profile, as measured (empty if never run)."""
+    path = exploration_path(notebook, root)
+    return json.loads(path.read_text()) if path.exists() else []

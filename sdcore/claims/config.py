@@ -1,0 +1,219 @@
+"""Notebook parameters as frozen, validated pydantic models.
+
+Papermill injects plain literals into a notebook; ``Config.from_params`` turns them into a frozen
+config, rejecting unknown keys, wrong types, NaN and infinities and impossible values with a message
+that names the key and what is allowed, before anything is trained or written. Every field carries
+its own help text and bounds, so the book's parameter reference and each notebook's parameters cell
+are generated from here and cannot drift. Ints are accepted where floats are expected.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticUndefined
+
+from ..engine.distill import AVERAGES
+from ..engine.models import MODEL_NAMES
+
+DATASETS = ("synthetic", "multiview:<views>[:<feature noise>]", "fashion-mnist", "cifar10",
+            "cifar100", "imagefolder:<path>")
+ModelName = Literal[MODEL_NAMES]  # type: ignore[valid-type]
+Average = Literal[AVERAGES]  # type: ignore[valid-type]
+
+
+class ConfigError(ValueError):
+    """A parameter is unknown, of the wrong type, or out of range."""
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def _message(error: dict, fields: list[str]) -> str:
+    """One pydantic error as the sentence a user acts on: the key, what came, what is allowed."""
+    kind, ctx, given = error["type"], error.get("ctx", {}), error.get("input")
+    if kind == "extra_forbidden":
+        return f"unknown parameter(s) {error['loc'][0]!r}; allowed: {', '.join(fields)}"
+    if kind in ("value_error", "assertion_error") and not error["loc"]:
+        return str(ctx.get("error", error["msg"]))
+    key = f"parameter {error['loc'][0]!r}"
+    if kind == "value_error":
+        return f"{key}: {ctx.get('error', error['msg'])}"
+    if kind == "finite_number":
+        return f"{key}: {given!r} is not allowed; it must be a finite number"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"{key}: {given!r} is below its minimum {ctx.get('ge', ctx.get('gt'))}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"{key}: {given!r} is above its maximum {ctx.get('le', ctx.get('lt'))}"
+    if kind == "literal_error":
+        allowed = ctx["expected"].replace("'", "")
+        return f"{key}: {given!r} is not allowed; allowed: {allowed.replace(' or ', ', ')}"
+    if kind in ("list_type", "too_short"):
+        hint = (f" (papermill's -p passes text: give lists as YAML, -y '{error['loc'][0]}: "
+                "[a, b]')" if isinstance(given, str) else "")
+        return f"{key}: expected a non-empty list, got {given!r}{hint}"
+    expected = kind.split("_")[0].replace("string", "str")
+    return f"{key}: expected {expected}, got {_type_name(given)} {given!r}"
+
+
+class Config(BaseModel):
+    """Base of every notebook's config: validation, the parameter reference, plain dicts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False,
+                              validate_default=True)
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "Config":
+        """Validate ``params`` (e.g. the parameters papermill injected into a notebook)."""
+        try:
+            return cls.model_validate(params)
+        except ValidationError as err:
+            fields = list(cls.model_fields)
+            raise ConfigError("; ".join(dict.fromkeys(_message(e, fields)
+                                                      for e in err.errors()))) from None
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump()
+
+    @classmethod
+    def reference(cls) -> list[dict[str, Any]]:
+        """One row per parameter: name, type, default, allowed values, help."""
+        rows = []
+        for name, field in cls.model_fields.items():
+            allowed = []
+            extra = field.json_schema_extra or {}
+            if "allowed" in extra:
+                allowed.append(extra["allowed"])
+            for tp in (field.annotation, *typing.get_args(field.annotation)):
+                if typing.get_origin(tp) is Literal:
+                    allowed.append(" | ".join(map(str, typing.get_args(tp))))
+            for bound in field.metadata:
+                for attr, sign in (("ge", "≥"), ("le", "≤")):
+                    if getattr(bound, attr, None) is not None:
+                        allowed.append(f"{sign} {getattr(bound, attr)}")
+            default = field.default if field.default is not PydanticUndefined else None
+            rows.append({"name": name, "type": _annotation_name(field.annotation),
+                         "default": default, "allowed": ", ".join(allowed),
+                         "help": field.description})
+        return rows
+
+
+def _annotation_name(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return "str"
+    if typing.get_origin(tp) is list:
+        return f"list[{_annotation_name(typing.get_args(tp)[0])}]"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _is_multiview(argument: str) -> bool:
+    """``<views>`` or ``<views>:<feature noise>``: a positive integer, then a number ≥ 0."""
+    views, _, noise = argument.partition(":")
+    try:
+        return views.isdigit() and int(views) >= 1 and (not noise or float(noise) >= 0)
+    except ValueError:
+        return False
+
+
+def check_dataset(name: str) -> str:
+    kind, _, argument = name.partition(":")
+    if (name in DATASETS and not argument) or (kind == "imagefolder" and argument) or (
+            kind == "multiview" and _is_multiview(argument)):
+        return name
+    raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
+
+
+class ExperimentConfig(Config):
+    """Data, model, training recipe, distillation loss, seeds and hardware: every claim's."""
+
+    profile: str = Field("cpu", description="profile name; the results record goes to "
+                         "results/<profile>/", json_schema_extra={"allowed": "letters, digits, "
+                                                                             "- and _"})
+    datasets: Annotated[list[str], Field(min_length=1)] = Field(
+        ["fashion-mnist"], description="datasets, one setting each: " + ", ".join(DATASETS))
+    models: Annotated[list[ModelName], Field(min_length=1)] = Field(
+        ["resnet8"], description="architectures, one setting each (teacher and student share "
+        "it): " + ", ".join(MODEL_NAMES))
+    width: float = Field(1.0, ge=0.125, le=8.0,
+                         description="width multiplier of the model's channels")
+    train_subset: int = Field(0, ge=0, description="train on this many training images (a fixed, "
+                              "class-stratified subset), or 0 for all of them")
+    test_subset: int = Field(0, ge=0, description="evaluate on this many test images (a fixed, "
+                             "class-stratified subset), or 0 for all of them")
+    image_size: int = Field(32, ge=8, le=512, description="side of the square images an "
+                            "imagefolder dataset is resized to")
+    data_root: str = Field("", description="where datasets are looked for and downloaded; empty "
+                           "means <repo>/data")
+    download: bool = Field(True, description="download a dataset that is not found offline")
+    seeds: int = Field(3, ge=1, le=100,
+                       description="number of seeds (independent teacher/student chains)")
+    first_seed: int = Field(0, ge=0, description="the first seed; seeds are first_seed, "
+                            "first_seed + 1, ...")
+    epochs: int = Field(15, ge=1, description="training epochs, the same for teacher and every "
+                        "student")
+    batch_size: int = Field(128, ge=1, description="mini-batch size")
+    lr: float = Field(0.1, ge=0.0, description="peak learning rate of SGD")
+    momentum: float = Field(0.9, ge=0.0, le=1.0, description="SGD momentum")
+    nesterov: bool = Field(True, description="Nesterov momentum")
+    weight_decay: float = Field(5.0e-4, ge=0.0, description="L2 weight decay, added to the "
+                                "gradient (torch.optim.SGD's coupled form) of weights with 2+ "
+                                "dimensions; BatchNorm parameters and biases get none")
+    schedule: Literal["cosine", "step"] = Field("cosine", description="learning-rate schedule: "
+                                                "cosine (to 0, per step) or step (x0.1 at 50% "
+                                                "and 75% of the epochs)")
+    augment: bool = Field(True, description="random crop (padding 1/8 of the side) and, where "
+                          "the dataset allows, horizontal flip")
+    weight_ce: float = Field(0.5, ge=0.0, description="student loss weight of cross-entropy "
+                             "with the labels")
+    weight_kd: float = Field(0.5, ge=0.0, description="student loss weight of T^2 * "
+                             "KL(teacher || student)")
+    temperature: float = Field(4.0, ge=1.0e-3, description="distillation temperature T")
+    device: str = Field("auto", description="auto (cuda if available), cpu, cuda or cuda:N",
+                        json_schema_extra={"allowed": "auto | cpu | cuda | cuda:N"})
+    cuda_graphs: bool = Field(True, description="on CUDA, capture each model's training step "
+                              "once as a CUDA graph and replay it (false: the plain loop); the "
+                              "CPU ignores it")
+    models_at_once: int = Field(4, ge=1, le=64, description="on CUDA, independent models (e.g. "
+                                "the seeds of a setting) trained together, each on its own "
+                                "stream; the CPU trains one at a time")
+    run_store: str = Field("", description="run store folder; empty means $SDCORE_RUNS, else "
+                           "<repo>/runs")
+    train_missing: bool = Field(True, description="train models missing from the run store "
+                                "(false: stop with the command that trains them, e.g. on a "
+                                "login node)")
+
+    @field_validator("datasets")
+    @classmethod
+    def _datasets(cls, names: list[str]) -> list[str]:
+        return [check_dataset(name) for name in names]
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, name: str) -> str:
+        if name in ("auto", "cpu", "cuda") or (name.startswith("cuda:") and name[5:].isdigit()):
+            return name
+        raise ValueError(f"unknown device {name!r}; allowed: auto, cpu, cuda, cuda:N")
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, name: str) -> str:
+        if name and all(c.isalnum() or c in "-_" for c in name):
+            return name
+        raise ValueError(f"{name!r} is not a plain name (letters, digits, - and _)")
+
+    @model_validator(mode="after")
+    def _some_loss(self) -> "ExperimentConfig":
+        if self.weight_ce + self.weight_kd <= 0:
+            raise ValueError("parameters 'weight_ce' and 'weight_kd': at least one must be > 0")
+        return self
+
+
+class ChainsConfig(ExperimentConfig):
+    """Claims judged on chains of self-distilled generations."""
+
+    generations: int = Field(1, ge=1, le=20, description="students per chain; student 1 is "
+                             "distilled from the teacher, student k from student k-1 "
+                             "(born-again style)")

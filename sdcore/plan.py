@@ -1,0 +1,120 @@
+"""The model planner: every model a profile's notebooks need, its state and its estimated cost.
+
+``profile_plan(root, profile)`` asks each notebook's ``plan(config)`` (nothing is trained or loaded)
+for its chains, with the profile's merged parameters, and lists every model once, under the first
+notebook that needs it: store key, setting, seed, generation, teacher, epochs, its chain, whether it
+is stored, being trained (by whom) or missing, and the training time estimated from measured units
+(``benchmarks/gpu_check_<gpu>.json``: seconds per model-epoch of 50,000 32×32 images, scaled by
+image count and area). Cost: reading files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .claims import NOTEBOOKS
+from .claims.common import store_for
+from .engine.lab import ModelSpec
+from .engine.store import RunStore
+from .profiles import merged
+
+# Training images and side of the datasets whose size is known without reading them.
+DATASET_SHAPES = {"cifar10": (50_000, 32), "cifar100": (50_000, 32),
+                  "fashion-mnist": (60_000, 28), "synthetic": (2_000, 16)}
+UNIT_IMAGES, UNIT_SIDE = 50_000, 32  # the shape the units were measured on
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One model of a profile's plan."""
+
+    notebook: str
+    chain: int  # index of its chain in the profile's plan
+    spec: ModelSpec
+    state: str  # "stored", "missing", or "training (<owner>)"
+    estimate_s: float | None  # training seconds from measured units, None if unknown
+
+    def row(self) -> dict[str, Any]:
+        s = self.spec
+        return {"notebook": self.notebook, "chain": self.chain, "key": s.key,
+                "dataset": s.dataset, "model": s.model, "seed": s.seed,
+                "generation": s.generation, "teacher": s.teacher or "", "epochs": s.recipe.epochs,
+                "state": self.state, "estimate_h": None if self.estimate_s is None
+                else round(self.estimate_s / 3600, 3)}
+
+
+def profile_chains(root: Path, profile: str,
+                   only: list[str] | None = None) -> list[tuple[str, list[ModelSpec], RunStore]]:
+    """(notebook, chain, the notebook's run store) for every chain the profile's notebooks plan."""
+    chains = []
+    for nb in NOTEBOOKS:
+        if only and nb.name not in only:
+            continue
+        config = nb.config.from_params(merged(root, profile, nb.name))
+        store = store_for(config)
+        chains += [(nb.name, chain, store) for chain in nb.module.plan(config)]
+    return chains
+
+
+def load_units(path: Path, which: str) -> dict[str, dict[str, float]]:
+    """Seconds per model-epoch by architecture and role from a gpu_check report."""
+    report = json.loads(path.read_text())
+    return report["units_s"][which]
+
+
+def estimate(spec: ModelSpec, units: dict[str, dict[str, float]]) -> float | None:
+    """Training seconds of ``spec`` from the units, or None where they do not cover it."""
+    if spec.model not in units or spec.dataset not in DATASET_SHAPES:
+        return None
+    images, side = DATASET_SHAPES[spec.dataset]
+    if spec.train_subset:
+        images = min(images, spec.train_subset)
+    unit = units[spec.model]
+    online = spec.teacher is not None and spec.recipe.augment  # the teacher runs every batch
+    members = len(spec.teacher_keys)
+    per_epoch = unit["teacher"] + (members * (unit["student"] - unit["teacher"]) if online else 0)
+    return spec.recipe.epochs * per_epoch * images / UNIT_IMAGES * (side / UNIT_SIDE) ** 2
+
+
+def profile_plan(root: Path, profile: str, only: list[str] | None = None,
+                 units: dict[str, dict[str, float]] | None = None,
+                 training: dict[str, str] | None = None) -> list[Planned]:
+    """Every model of the profile once, in plan order; ``training`` maps the keys being trained
+    now to who trains them."""
+    seen: dict[str, Planned] = {}
+    for index, (notebook, chain, store) in enumerate(profile_chains(root, profile, only)):
+        for spec in chain:
+            key = spec.key
+            if key in seen:
+                continue
+            state = ("stored" if store.is_complete(key) else
+                     f"training ({training[key]})" if training and key in training else "missing")
+            seen[key] = Planned(notebook, index, spec, state,
+                                estimate(spec, units) if units else None)
+    return list(seen.values())
+
+
+def plan_table(plan: list[Planned]) -> pd.DataFrame:
+    return pd.DataFrame([p.row() for p in plan])
+
+
+def summary(plan: list[Planned]) -> pd.DataFrame:
+    """Per notebook: models, how many are stored, missing or in training, and estimated hours."""
+    table = plan_table(plan)
+    if table.empty:
+        return table
+    table["training"] = table.state.str.startswith("training")
+    table["estimate_h"] = pd.to_numeric(table.estimate_h)
+    grouped = table.groupby("notebook", sort=False)
+    out = pd.DataFrame({
+        "models": grouped.size(), "stored": grouped.state.apply(lambda s: (s == "stored").sum()),
+        "training": grouped.training.sum(),
+        "missing": grouped.state.apply(lambda s: (s == "missing").sum()),
+        "estimate_h": grouped.estimate_h.sum(min_count=1).round(2)})
+    out.loc["total"] = out.sum(min_count=1)
+    return out

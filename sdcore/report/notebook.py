@@ -1,0 +1,84 @@
+"""Notebook plumbing: the injected parameters, publishing a claim's verdicts, gluing text.
+
+``publish(result, config)`` is a notebook's verdict cell: it writes the results record of every
+claim the notebook judges and glues, per claim, the verdict, the headline and the rule, so that the
+page's text and admonitions show them. Cost: a few small files.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..claims import notebook_of
+from ..claims.common import ClaimResult, read_exploration
+from ..claims.config import Config
+from .records import write_record
+
+_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+
+
+class ParameterScope:
+    """Snapshot of a notebook's globals taken before its parameters cell.
+
+    ``parameters()`` then returns every public name assigned since: the parameters cell's own and
+    any papermill injected, so a misspelt injected key reaches validation instead of being ignored.
+    """
+
+    def __init__(self, namespace: dict[str, Any]):
+        self.namespace = namespace
+        self.before = set(namespace)
+
+    def parameters(self) -> dict[str, Any]:
+        return {k: v for k, v in self.namespace.items()
+                if k not in self.before and not k.startswith("_") and k not in _IPYTHON_NAMES
+                and v is not self}
+
+
+def glue(name: str, value: Any, display: bool = True) -> None:
+    """``myst_nb.glue`` where myst-nb is installed (the book build); a plain display elsewhere."""
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        if display:
+            from IPython.display import display as show
+            show(value)
+        return
+    myst_glue(name, value, display=display)
+
+
+def glue_texts(texts: dict[str, str]) -> None:
+    """Glue each named text for the page's prose, without showing it here."""
+    for name, text in texts.items():
+        glue(name, text, display=False)
+
+
+def publish(result: ClaimResult, config: Config) -> dict[str, Any]:
+    """Write the results record of each claim the notebook judges (the first to
+    ``<notebook>.json``, others to ``<notebook>.<claim>.json``), glue ``<claim>_verdict``,
+    ``<claim>_headline`` and ``<claim>_rule`` (claim in lower case), print them, and return the
+    main record."""
+    notebook = notebook_of(config)
+    records = []
+    for i, claim in enumerate(notebook.claims):
+        records.append(write_record(
+            claim=claim, notebook=notebook.name, profile=config.profile,
+            verdict=result.verdicts[claim], rule=result.rules[claim],
+            numbers=result.numbers(claim), params=config.as_dict(), device=result.device,
+            started=result.started, secondary=i > 0))
+        key = claim.lower()
+        glue_texts({f"{key}_verdict": result.verdicts[claim],
+                    f"{key}_headline": result.headline(claim), f"{key}_rule": result.rules[claim]})
+        print(f"{claim}: {result.verdicts[claim]} — {result.headline(claim)}")
+    return records[0]
+
+
+def explorations(config: Config) -> list[dict[str, Any]]:
+    """The setting search behind this notebook's profile, as measured (empty if never run)."""
+    return read_exploration(notebook_of(config).name)
+
+
+def parameters_cell(config: type[Config], values: dict[str, Any]) -> str:
+    """The source of a notebook's parameters cell: one literal per line with its help text, in the
+    order of ``config``'s fields, each value from ``values`` or else the field's default."""
+    return "\n".join(f"{row['name']} = {values.get(row['name'], row['default'])!r}  # {row['help']}"
+                     for row in config.reference())
