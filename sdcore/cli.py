@@ -1,6 +1,9 @@
 """Command line: ``python -m sdcore COMMAND``.
 
-- ``reproduce --profile P [--only NAME ...] [--no-build] [--output DIR]``: run the notebooks, build;
+- ``reproduce --profile P [--only NAME ...] [--no-build] [--output DIR] [--executor E ...]``:
+  (train the profile's models as jobs, then) run the notebooks with papermill and build the book;
+- ``plan --profile P [--only NAME ...]``: every model the notebooks need, its state and cost;
+- ``train --profile P --executor local|slurm|debug [...]``: train what the plan is missing;
 - ``parameters --profile P NAME``: print a notebook's merged parameters (for ``papermill -f``);
 - ``parameters-cells``: rewrite every notebook's parameters cell from its config.
 """
@@ -11,45 +14,125 @@ import argparse
 import sys
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from .claims import NOTEBOOKS
+from .dispatch import EXECUTORS, DispatchError, Options, train
+from .engine.lab import MissingModels
 from .paths import project_root
+from .plan import load_units, plan_table, profile_plan, summary
 from .profiles import ProfileError, merged
 from .reproduce import ReproduceError, reproduce, write_parameters_cells
 
+NAMES = [nb.name for nb in NOTEBOOKS]
+UNITS = ("benchmarks/gpu_check_h100.json", "fast, 4 at once")  # measured per-model-epoch seconds
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sdcore", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
+
+def add_profile(parser: argparse.ArgumentParser, only: bool = True) -> None:
+    parser.add_argument("--profile", default="cpu",
+                        help="parameters/<profile>/ to use: smoke, cpu, gpu or paper "
+                        "(default: cpu)")
+    if only:
+        parser.add_argument("--only", nargs="+", metavar="NAME", choices=NAMES,
+                            help="these notebooks only: " + ", ".join(NAMES))
+
+
+def add_executor(parser: argparse.ArgumentParser, required: bool) -> None:
+    """The options of ``dispatch.Options``, all documented in ``--help``."""
+    defaults = Options()
+    parser.add_argument("--executor", choices=EXECUTORS, required=required,
+                        help="local: jobs on this machine (they share its GPU); slurm: a job "
+                        "array on a Slurm cluster; debug: in this process"
+                        + ("" if required else " (default: no jobs, the notebooks train)"))
+    parser.add_argument("--jobs", type=int, default=defaults.jobs,
+                        help=f"local: jobs at once, each with its share of the CPU threads "
+                        f"(default {defaults.jobs})")
+    parser.add_argument("--partition", help="slurm: the partition (default: the cluster's)")
+    parser.add_argument("--account", help="slurm: the account to charge")
+    parser.add_argument("--gpus-per-job", type=int, default=defaults.gpus_per_job,
+                        help=f"slurm: GPUs per job (default {defaults.gpus_per_job})")
+    parser.add_argument("--cpus-per-job", type=int, default=defaults.cpus_per_job,
+                        help=f"slurm: CPU cores per job (default {defaults.cpus_per_job})")
+    parser.add_argument("--time", type=int, default=defaults.time_min, dest="time_min",
+                        metavar="MINUTES", help="minutes a job runs before it is checkpointed "
+                        f"and requeued (default {defaults.time_min})")
+    parser.add_argument("--array-parallelism", type=int, default=defaults.array_parallelism,
+                        help="slurm: jobs of the array running at once (default "
+                        f"{defaults.array_parallelism})")
+    parser.add_argument("--logs", type=Path, help="the jobs' logs and submitit files (default: "
+                        "_build/jobs/<profile>/)")
+
+
+def options(args: argparse.Namespace) -> Options:
+    return Options(args.executor, args.jobs, args.partition, args.account, args.gpus_per_job,
+                   args.cpus_per_job, args.time_min, args.array_parallelism)
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="python -m sdcore", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = main.add_subparsers(dest="command", required=True)
     rep = commands.add_parser("reproduce", help="run the claim notebooks with papermill, then "
                               "build the book into _build/html")
-    rep.add_argument("--profile", default="cpu",
-                     help="parameters/<profile>/ to use: smoke, cpu, gpu or paper (default: cpu)")
-    rep.add_argument("--only", nargs="+", metavar="NAME", help="run only these notebooks")
+    add_profile(rep)
     rep.add_argument("--no-build", action="store_true", help="skip the book build")
     rep.add_argument("--output", type=Path, metavar="DIR",
                      help="write the executed notebooks into DIR instead of replacing the book's "
                      "(no build): e.g. a GPU profile's run kept beside the book")
+    add_executor(rep, required=False)
+    pln = commands.add_parser("plan", help="every model the profile's notebooks need: key, "
+                              "setting, state (stored, training, missing) and estimated cost")
+    add_profile(pln)
+    pln.add_argument("--units", type=Path, default=Path(UNITS[0]),
+                     help=f"measured costs (a gpu_check report; default {UNITS[0]})")
+    pln.add_argument("--summary", action="store_true", help="the per-notebook summary only")
+    trn = commands.add_parser("train", help="train what the plan is missing, one job per chain")
+    add_profile(trn)
+    add_executor(trn, required=True)
+    trn.add_argument("--no-wait", action="store_true",
+                     help="slurm: return once submitted (follow progress with plan)")
     par = commands.add_parser("parameters", help="print a notebook's parameters at a profile: "
                               "the shared file with its own over it, as YAML")
-    par.add_argument("--profile", default="cpu")
-    par.add_argument("notebook", choices=[nb.name for nb in NOTEBOOKS], metavar="NOTEBOOK",
-                     help="one of: " + ", ".join(nb.name for nb in NOTEBOOKS))
+    add_profile(par, only=False)
+    par.add_argument("notebook", choices=NAMES, metavar="NOTEBOOK", help="one of: "
+                     + ", ".join(NAMES))
     commands.add_parser("parameters-cells", help="rewrite every notebook's parameters cell from "
                         "its config, with the cpu profile's values as defaults")
-    args = parser.parse_args(argv)
+    return main
+
+
+def print_plan(args: argparse.Namespace, root: Path) -> None:
+    units = load_units(root / args.units, UNITS[1]) if (root / args.units).is_file() else None
+    plan = profile_plan(root, args.profile, args.only, units)
+    with pd.option_context("display.width", 200, "display.max_rows", None,
+                           "display.max_colwidth", 40):
+        if not args.summary:
+            print(plan_table(plan).to_string(index=False), end="\n\n")
+        print(summary(plan).to_string())
+    if units:
+        print(f"\nestimates: training only, at the units of {args.units} ({UNITS[1]})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    root = project_root()
     try:
         if args.command == "reproduce":
-            reproduce(args.profile, args.only, build=not args.no_build, output=args.output)
+            jobs = None if args.executor is None else options(args)
+            reproduce(args.profile, args.only, build=not args.no_build, output=args.output,
+                      jobs=jobs, logs=args.logs)
+        elif args.command == "plan":
+            print_plan(args, root)
+        elif args.command == "train":
+            train(root, args.profile, options(args), args.only, args.logs, not args.no_wait)
         elif args.command == "parameters":
-            print(yaml.safe_dump(merged(project_root(), args.profile, args.notebook),
-                                 sort_keys=False), end="")
+            print(yaml.safe_dump(merged(root, args.profile, args.notebook), sort_keys=False),
+                  end="")
         else:
-            changed = write_parameters_cells(project_root())
+            changed = write_parameters_cells(root)
             print(f"rewrote: {', '.join(changed)}" if changed else "every cell is up to date")
-    except (ReproduceError, ProfileError) as err:
+    except (ReproduceError, ProfileError, DispatchError, MissingModels) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -3,9 +3,9 @@
 ``profile_plan(root, profile)`` asks each notebook's ``plan(config)`` (nothing is trained or loaded)
 for its chains, with the profile's merged parameters, and lists every model once, under the first
 notebook that needs it: store key, setting, seed, generation, teacher, epochs, its chain, whether it
-is stored, being trained (by whom) or missing, and the training time estimated from measured units
-(``benchmarks/gpu_check_<gpu>.json``: seconds per model-epoch of 50,000 32×32 images, scaled by
-image count and area). Cost: reading files.
+is stored, being trained (by whom, from its run lock) or missing, and the training time estimated
+from measured units (``benchmarks/gpu_check_<gpu>.json``: seconds per model-epoch of 50,000 32×32
+images, scaled by image count and area). Cost: reading files.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import pandas as pd
 
 from .claims import NOTEBOOKS
 from .claims.common import store_for
+from .claims.config import ExperimentConfig
 from .engine.lab import ModelSpec
+from .engine.locks import describe
 from .engine.store import RunStore
 from .profiles import merged
 
@@ -48,17 +50,40 @@ class Planned:
                 else round(self.estimate_s / 3600, 3)}
 
 
-def profile_chains(root: Path, profile: str,
-                   only: list[str] | None = None) -> list[tuple[str, list[ModelSpec], RunStore]]:
-    """(notebook, chain, the notebook's run store) for every chain the profile's notebooks plan."""
+@dataclass(frozen=True)
+class Chain:
+    """A chain of a profile's plan: a teacher and the models distilled from it, in order."""
+
+    notebook: str
+    config: ExperimentConfig  # the notebook's config at the profile
+    specs: list[ModelSpec]
+
+    @property
+    def store(self) -> RunStore:
+        return store_for(self.config)
+
+
+def profile_chains(root: Path, profile: str, only: list[str] | None = None) -> list[Chain]:
+    """Every chain the profile's notebooks (``only`` these) plan, in the book's order."""
+    unknown = sorted(set(only or []) - {nb.name for nb in NOTEBOOKS})
+    if unknown:
+        raise ValueError(f"unknown notebook(s) {', '.join(unknown)}; the book has: "
+                         f"{', '.join(nb.name for nb in NOTEBOOKS)}")
     chains = []
     for nb in NOTEBOOKS:
         if only and nb.name not in only:
             continue
         config = nb.config.from_params(merged(root, profile, nb.name))
-        store = store_for(config)
-        chains += [(nb.name, chain, store) for chain in nb.module.plan(config)]
+        chains += [Chain(nb.name, config, chain) for chain in nb.module.plan(config)]
     return chains
+
+
+def state(store: RunStore, key: str) -> str:
+    """``stored``, ``training (<who>)`` or ``missing``."""
+    if store.is_complete(key):
+        return "stored"
+    owner = store.lock(key).held_elsewhere()
+    return "missing" if owner is None else f"training ({describe(owner)})"
 
 
 def load_units(path: Path, which: str) -> dict[str, dict[str, float]]:
@@ -82,20 +107,15 @@ def estimate(spec: ModelSpec, units: dict[str, dict[str, float]]) -> float | Non
 
 
 def profile_plan(root: Path, profile: str, only: list[str] | None = None,
-                 units: dict[str, dict[str, float]] | None = None,
-                 training: dict[str, str] | None = None) -> list[Planned]:
-    """Every model of the profile once, in plan order; ``training`` maps the keys being trained
-    now to who trains them."""
+                 units: dict[str, dict[str, float]] | None = None) -> list[Planned]:
+    """Every model of the profile once, under the first chain that plans it."""
     seen: dict[str, Planned] = {}
-    for index, (notebook, chain, store) in enumerate(profile_chains(root, profile, only)):
-        for spec in chain:
-            key = spec.key
-            if key in seen:
-                continue
-            state = ("stored" if store.is_complete(key) else
-                     f"training ({training[key]})" if training and key in training else "missing")
-            seen[key] = Planned(notebook, index, spec, state,
-                                estimate(spec, units) if units else None)
+    for index, chain in enumerate(profile_chains(root, profile, only)):
+        for spec in chain.specs:
+            if spec.key not in seen:
+                seen[spec.key] = Planned(chain.notebook, index, spec,
+                                         state(chain.store, spec.key),
+                                         estimate(spec, units) if units else None)
     return list(seen.values())
 
 

@@ -22,6 +22,7 @@ import yaml
 
 from .claims import NOTEBOOKS
 from .claims import notebook as notebook_entry
+from .dispatch import Options, train
 from .linkcheck import broken_links
 from .paths import project_root
 from .profiles import ProfileError, merged, parameter_files, read_mapping
@@ -110,9 +111,11 @@ def build_book(root: Path) -> None:
 
 
 def reproduce(profile: str, only: list[str] | None = None, build: bool = True,
-              root: Path | None = None, output: Path | None = None) -> None:
+              root: Path | None = None, output: Path | None = None,
+              jobs: Options | None = None, logs: Path | None = None) -> None:
     """Run the notebooks of ``profile`` (``only`` these), replacing those of the book and building
-    it; with ``output``, write the executed notebooks there instead and build nothing."""
+    it; with ``output``, write the executed notebooks there instead and build nothing. With
+    ``jobs``, the models are first trained as jobs (``dispatch.train``), so the notebooks load."""
     root = root or project_root()
     names = [nb.name for nb in NOTEBOOKS]
     unknown = sorted(set(only or []) - set(names))
@@ -124,6 +127,8 @@ def reproduce(profile: str, only: list[str] | None = None, build: bool = True,
         files = {name: merged_parameters_file(root, profile, name) for name in selected}
     except ProfileError as err:
         raise ReproduceError(str(err)) from None
+    if jobs is not None:
+        train(root, profile, jobs, selected, logs, wait=True)
     for name in selected:
         start = time.perf_counter()
         notebook = root / f"{notebook_entry(name).path}.ipynb"

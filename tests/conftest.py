@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -50,18 +51,48 @@ def plant_foreign_folder(folder: Path) -> None:
                                      '"nbformat_minor": 5}')
 
 
+@dataclass
+class SmokeBook:
+    """A project copy where the smoke profile's models were trained as local jobs, then
+    ``reproduce --profile smoke`` ran every notebook and built the book."""
+
+    copy: Path
+    train: subprocess.CompletedProcess  # python -m sdcore train --executor local --jobs 2
+    trained: dict[str, float]  # run key -> mtime of its metrics.json after the jobs
+    done: subprocess.CompletedProcess  # python -m sdcore reproduce --profile smoke
+    runs: Path
+
+
+def run_sdcore(copy: Path, runs: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sdcore", *args], cwd=copy, capture_output=True,
+                          text=True, env={**os.environ, "SDCORE_RUNS": str(runs)})
+
+
+def completed_runs(runs: Path) -> dict[str, float]:
+    return {p.parent.name: p.stat().st_mtime for p in runs.glob("*/metrics.json")}
+
+
 @pytest.fixture(scope="session")
-def smoke_book(tmp_path_factory: pytest.TempPathFactory
-               ) -> tuple[Path, subprocess.CompletedProcess]:
-    """A copy of the project in which ``python -m sdcore reproduce --profile smoke`` has run (every
-    notebook, then the book build); shared by the tests that read its outputs. A fake virtual
+def smoke_book(tmp_path_factory: pytest.TempPathFactory) -> SmokeBook:
+    """The smoke book (``SmokeBook``), shared by the tests that read its outputs. A fake virtual
     environment full of .rst, .md and .ipynb files sits in the copy: the build must ignore it."""
     base = tmp_path_factory.mktemp("smoke_book")
-    copy = base / "project"
+    copy, runs = base / "project", base / "runs"
     copy_project(copy)
     plant_foreign_folder(copy / "venv")
-    shutil.rmtree(copy / "results" / "smoke", ignore_errors=True)
-    env = {**os.environ, "SDCORE_RUNS": str(base / "runs")}
-    done = subprocess.run([sys.executable, "-m", "sdcore", "reproduce", "--profile", "smoke"],
-                          cwd=copy, capture_output=True, text=True, env=env)
-    return copy, done
+    train = run_sdcore(copy, runs, "train", "--profile", "smoke", "--executor", "local",
+                       "--jobs", "2")
+    trained = completed_runs(runs)
+    done = run_sdcore(copy, runs, "reproduce", "--profile", "smoke")
+    return SmokeBook(copy, train, trained, done, runs)
+
+
+@pytest.fixture(scope="session")
+def sequential_smoke(tmp_path_factory: pytest.TempPathFactory
+                     ) -> tuple[Path, subprocess.CompletedProcess]:
+    """A project copy where ``reproduce --profile smoke --no-build`` trained every model itself,
+    one after another, in the notebooks' kernels."""
+    base = tmp_path_factory.mktemp("sequential_smoke")
+    copy = base / "project"
+    copy_project(copy)
+    return copy, run_sdcore(copy, base / "runs", "reproduce", "--profile", "smoke", "--no-build")

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import completed_runs
 
 from sdcore.claims import NOTEBOOKS, notebooks_of
 
@@ -25,7 +26,7 @@ def papermill(cwd, *extra):
 
 
 def test_smoke_profile_runs_every_notebook_and_builds_the_book(smoke_book):
-    copy, done = smoke_book
+    copy, done = smoke_book.copy, smoke_book.done
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     record = json.loads((copy / f"results/smoke/{C1.name}.json").read_text())
     assert record["claim"] == "C1" and record["profile"] == "smoke"
@@ -94,3 +95,33 @@ def test_a_diverging_model_stops_the_notebook_with_its_message(project_copy, tmp
             in done.stderr)
     assert "Try a lower learning rate (lr is 1e+06)" in done.stderr
     assert not (project_copy / "results" / "smoke").exists()
+
+
+def test_local_jobs_trained_everything_the_notebooks_then_loaded(smoke_book):
+    """``train --executor local --jobs 2`` trained the smoke plan in separate processes; the
+    notebooks that ran after it trained nothing."""
+    assert smoke_book.train.returncode == 0, smoke_book.train.stderr[-3000:]
+    assert "job " in smoke_book.train.stdout and "logs in" in smoke_book.train.stdout
+    assert smoke_book.trained, "the jobs stored no model"
+    assert completed_runs(smoke_book.runs) == smoke_book.trained  # nothing new, nothing retrained
+
+
+def test_jobs_give_the_results_of_the_sequential_path(smoke_book, sequential_smoke):
+    copy, done = sequential_smoke
+    assert done.returncode == 0, done.stderr[-3000:]
+    for nb in NOTEBOOKS:
+        for claim in nb.claims:
+            name = nb.name if claim == nb.claims[0] else f"{nb.name}.{claim}"
+            ours = json.loads((smoke_book.copy / f"results/smoke/{name}.json").read_text())
+            theirs = json.loads((copy / f"results/smoke/{name}.json").read_text())
+            assert untimed(ours["numbers"]) == untimed(theirs["numbers"]), name
+            assert ours["verdict"] == theirs["verdict"]
+
+
+def untimed(value):
+    """``value`` without its measured durations (keys ending in _s), which no two runs share."""
+    if isinstance(value, dict):
+        return {k: untimed(v) for k, v in value.items() if not k.endswith("_s")}
+    if isinstance(value, list):
+        return [untimed(v) for v in value]
+    return value

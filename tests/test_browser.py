@@ -46,7 +46,7 @@ def _has_playwright() -> bool:
 @pytest.fixture(scope="module")
 def served_book(smoke_book):
     """``_build/html`` of the smoke book on a loopback port; yields (base URL, project copy)."""
-    copy, done = smoke_book
+    copy, done = smoke_book.copy, smoke_book.done
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     handler = functools.partial(_QuietHandler, directory=str(copy / "_build" / "html"))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)

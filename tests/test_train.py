@@ -77,3 +77,20 @@ def test_fit_many_on_the_cpu_trains_each_model_as_alone():
 def test_speed_refuses_impossible_settings(bad):
     with pytest.raises(ValueError, match="models_at_once and eval_batch must be ≥ 1"):
         Speed(**bad)
+
+
+def test_cpu_weights_do_not_depend_on_the_process_thread_count():
+    """PyTorch splits some CPU reductions by thread; training on CPU_TRAINING_THREADS makes the
+    weights the same whatever the process's own thread count (local jobs get fewer threads)."""
+    recipe = Recipe(2, 64, 0.1, 0.9, True, 5e-4, "cosine", True)
+    before, weights = torch.get_num_threads(), []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            net = model(4)
+            fit_many([Job(net, DATA, recipe, 4, cross_entropy_loss)])
+            assert torch.get_num_threads() == threads  # restored after training
+            weights.append(net.state_dict())
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

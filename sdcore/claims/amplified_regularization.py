@@ -29,6 +29,7 @@ from .common import (
     base_spec,
     kd_weights,
     lab_for,
+    now,
     settings_and_seeds,
     unique_specs,
 )
@@ -189,6 +190,7 @@ def plan(config: Config) -> Plan:
 
 
 def run(config: Config) -> Result:
+    started = now()
     kernel = kernel_study(config)
     lab = lab_for(config)
     chains = _variant_chains(config)
@@ -198,7 +200,7 @@ def run(config: Config) -> Result:
          "generation": spec.generation, **models[spec.key].row()}
         for variant, chain in chains for spec in chain])
     changes = analyse(table)
-    return Result({"C2": verdict(predictions(changes))}, {"C2": RULE}, str(lab.device),
+    return Result({"C2": verdict(predictions(changes))}, {"C2": RULE}, str(lab.device), started,
                   kernel=kernel, table=table, changes=changes)
 
 

@@ -8,7 +8,7 @@ rule per claim it judges. Cost: nothing here trains.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -76,7 +76,7 @@ class ClaimResult:
     verdicts: dict[str, str]
     rules: dict[str, str]
     device: str
-    started: datetime = field(default_factory=now, kw_only=True)
+    started: datetime  # when run() began: the record's wall time counts from here
 
     def headline(self, claim: str) -> str:
         raise NotImplementedError

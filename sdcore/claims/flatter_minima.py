@@ -28,7 +28,7 @@ from ..engine.curvature import Hessian, SpectralDensity
 from ..engine.lab import Lab, Trained
 from ..engine.stats import paired_differences, spearman_bootstrap, three_way
 from . import student_beats_teacher
-from .common import ClaimResult, lab_for, unique_specs
+from .common import ClaimResult, lab_for, now, unique_specs
 from .config import ChainsConfig
 
 MEASURES = ("lambda_max", "trace")
@@ -166,6 +166,7 @@ plan = student_beats_teacher.plan  # the models are C1's
 
 
 def run(config: Config) -> Result:
+    started = now()
     lab = lab_for(config)
     chains = plan(config)
     models = lab.obtain(unique_specs(chains))
@@ -192,7 +193,7 @@ def run(config: Config) -> Result:
     changes = paired_changes(table, MEASURES)
     correlations = rank_correlations(table, MEASURES)
     return Result(verdicts(changes, correlations), {"C3": RULE_C3, "C4": RULE_C4},
-                  str(lab.device), table=table, densities=densities, changes=changes,
+                  str(lab.device), started, table=table, densities=densities, changes=changes,
                   correlations=correlations, crosscheck=check)
 
 

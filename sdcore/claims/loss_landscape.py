@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from ..engine import landscape
 from . import student_beats_teacher
-from .common import ClaimResult, lab_for, unique_specs
+from .common import ClaimResult, lab_for, now, unique_specs
 from .config import ChainsConfig
 from .flatter_minima import flatness_numbers, paired_changes, rank_correlations, verdicts
 
@@ -99,6 +99,7 @@ plan = student_beats_teacher.plan  # the models are C1's
 
 
 def run(config: Config) -> Result:
+    started = now()
     lab = lab_for(config)
     chains = plan(config)
     models = lab.obtain(unique_specs(chains))
@@ -138,6 +139,6 @@ def run(config: Config) -> Result:
     changes = paired_changes(table, ("sharpness",))
     correlations = rank_correlations(table, ("sharpness",))
     return Result(verdicts(changes, correlations), {"C3": RULE_C3, "C4": RULE_C4},
-                  str(lab.device), table=table, lines=lines,
+                  str(lab.device), started, table=table, lines=lines,
                   planes=planes, interpolations=interpolations, changes=changes,
                   correlations=correlations)

@@ -20,7 +20,7 @@ from pydantic import Field
 from ..engine.distill import AVERAGES
 from ..engine.lab import ModelSpec, ensemble_key
 from ..engine.stats import paired_differences, three_way
-from .common import ClaimResult, Plan, base_spec, kd_weights, lab_for, unique_specs
+from .common import ClaimResult, Plan, base_spec, kd_weights, lab_for, now, unique_specs
 from .config import ExperimentConfig
 
 ROLES = ("teacher", "partner", "ensemble", "student", "ensemble student", "same-init student")
@@ -106,6 +106,7 @@ def plan(config: Config) -> Plan:
 
 
 def run(config: Config) -> Result:
+    started = now()
     lab = lab_for(config)
     models = lab.obtain(unique_specs(plan(config)))
     rows = []
@@ -117,7 +118,7 @@ def run(config: Config) -> Result:
                   **roles[role].row()} for role in ROLES]
     table = pd.DataFrame(rows)
     comparisons = analyse(table)
-    return Result({"C2": verdict(comparisons)}, {"C2": RULE}, str(lab.device), table=table,
+    return Result({"C2": verdict(comparisons)}, {"C2": RULE}, str(lab.device), started, table=table,
                   comparisons=comparisons)
 
 

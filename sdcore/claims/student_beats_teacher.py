@@ -25,6 +25,7 @@ from .common import (
     base_spec,
     kd_weights,
     lab_for,
+    now,
     settings_and_seeds,
     unique_specs,
 )
@@ -89,6 +90,7 @@ def plan(config: Config) -> Plan:
 
 
 def run(config: Config) -> Result:
+    started = now()
     lab = lab_for(config)
     chains = plan(config)
     models = lab.obtain(unique_specs(chains))
@@ -99,7 +101,8 @@ def run(config: Config) -> Result:
          "wall_s": models[spec.key].metrics["wall_s"]}
         for chain in chains for spec in chain])
     gains = analyse(table)
-    return Result({"C1": verdict(gains)}, {"C1": RULE}, str(lab.device), table=table, gains=gains)
+    return Result({"C1": verdict(gains)}, {"C1": RULE}, str(lab.device), started, table=table,
+                  gains=gains)
 
 
 def analyse(table: pd.DataFrame) -> pd.DataFrame:

@@ -135,6 +135,7 @@ class Lab:
     speed: Speed = Speed()
     train_missing: bool = True
     missing_hint: str = ""
+    poll_s: float = 2.0  # how often to look for a model that another process is training
     _data: dict[tuple, ImageData] = field(default_factory=dict)
 
     def data(self, spec: ModelSpec) -> ImageData:
@@ -167,8 +168,9 @@ class Lab:
 
     def obtain(self, specs: list[ModelSpec]) -> dict[str, Trained]:
         """The models of ``specs`` by key: stored ones loaded, missing ones trained a generation
-        at a time (a student after its teachers), ``speed.models_at_once`` together. A teacher
-        that is not among ``specs`` must be in the store."""
+        at a time (a student after its teachers), ``speed.models_at_once`` together, each once
+        however many processes share the store. A teacher that is not among ``specs`` must be in
+        the store."""
         wanted = {spec.key: spec for spec in specs}
         depth: dict[str, int] = {}
 
@@ -181,18 +183,46 @@ class Lab:
         done: dict[str, Trained] = {}
         for current in range(1 + max(map(level, wanted), default=-1)):
             stage = [spec for key, spec in wanted.items() if depth[key] == current]
-            missing = [spec for spec in stage if not self.store.is_complete(spec.key)]
-            if missing and not self.train_missing:
-                raise MissingModels(
-                    f"{len(missing)} model(s) are not in the run store {self.store.root} and "
-                    f"train_missing is false: {', '.join(s.key for s in missing[:10])}"
-                    f"{' ...' if len(missing) > 10 else ''}. {self.missing_hint}".strip())
-            done.update((spec.key, self.load(spec)) for spec in stage if spec not in missing)
-            step = self.speed.models_at_once
-            for i in range(0, len(missing), step):
-                group = [(spec, self.teacher(spec, done)) for spec in missing[i:i + step]]
-                done.update((t.key, t) for t in self._train(group))
+            self._train_stage(stage, done)
+            done.update((spec.key, self.load(spec)) for spec in stage if spec.key not in done)
         return {key: done[key] for key in wanted}
+
+    def _train_stage(self, stage: list[ModelSpec], done: dict[str, Trained]) -> None:
+        """Train the models of ``stage`` missing from the store, ``speed.models_at_once`` at a
+        time, each under its run lock; wait for those that another process is training."""
+        pending = [spec for spec in stage if not self.store.is_complete(spec.key)]
+        while pending:
+            if not self.train_missing:
+                self._refuse_untrained(pending)
+            mine, theirs = [], []
+            for spec in pending:
+                if self.store.is_complete(spec.key):
+                    continue
+                lock = self.store.lock(spec.key)
+                if len(mine) < self.speed.models_at_once and lock.try_acquire():
+                    mine.append((spec, lock))
+                else:
+                    theirs.append(spec)
+            if mine:
+                try:
+                    group = [(spec, self.teacher(spec, done)) for spec, _ in mine]
+                    done.update((t.key, t) for t in self._train(group))
+                finally:
+                    for _, lock in mine:
+                        lock.release()
+            elif theirs:
+                time.sleep(self.poll_s)  # trained elsewhere: wait for it to be stored
+            pending = theirs
+
+    def _refuse_untrained(self, specs: list[ModelSpec]) -> None:
+        """With ``train_missing`` false: an error naming the missing models nobody is training."""
+        missing = [s for s in specs if not self.store.is_complete(s.key)
+                   and self.store.lock(s.key).held_elsewhere() is None]
+        if missing:
+            raise MissingModels(
+                f"{len(missing)} model(s) are not in the run store {self.store.root} and "
+                f"train_missing is false: {', '.join(s.key for s in missing[:10])}"
+                f"{' ...' if len(missing) > 10 else ''}. {self.missing_hint}".strip())
 
     def load(self, spec: ModelSpec) -> Trained:
         """The stored model of ``spec``."""

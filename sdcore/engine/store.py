@@ -5,7 +5,7 @@ A run folder holds ``spec.json`` (what was trained), ``model.pt`` (final weights
 ``checkpoint.pt`` (removed once the run completes). Every file is written to a temporary file in the
 same folder and renamed into place, so a crash never leaves a half-written file behind; the
 temporaries and checkpoint a killed process leaves are removed when the run is next begun, finished
-or loaded.
+or loaded. While a model trains, ``.lock`` and ``.owner.json`` say who trains it (``locks``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,11 @@ from typing import Any, Callable
 
 import torch
 
-STORE_FORMAT = 1  # bump when training semantics change, so old runs are not mistaken for new ones
+from .locks import RunLock
+
+# Bump when training semantics change, so that old runs are not mistaken for new ones.
+# 2: CPU training on one thread (train.CPU_TRAINING_THREADS), whatever the process's thread count.
+STORE_FORMAT = 2
 
 
 def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
@@ -61,6 +65,10 @@ class RunStore:
 
     def is_complete(self, key: str) -> bool:
         return (self.folder(key) / "metrics.json").is_file()
+
+    def lock(self, key: str) -> RunLock:
+        """The training lock of run ``key`` (``locks.RunLock``)."""
+        return RunLock(self.folder(key))
 
     def checkpoint_path(self, key: str) -> Path:
         return self.folder(key) / "checkpoint.pt"

@@ -3,14 +3,15 @@
 ``fit_many`` trains models for their ``Recipe``s with any per-batch loss. Every run checkpoints
 atomically, so that an interrupted run resumes and ends bit-identical to an uninterrupted one on the
 CPU (the batch order and augmentation of epoch e depend only on (seed, e)). On the CPU it is the
-plain loop, one model after another. On CUDA, ``Speed`` adds what pays on a GPU, each with a switch:
-the whole training step (forward, backward, fused SGD) captured once as a CUDA graph and replayed,
-so that a step costs a few launches instead of hundreds; several models in lockstep, each on its own
-CUDA stream, so that their kernels fill the GPU together; cuDNN autotuning; large evaluation
-batches; checkpoints every ``checkpoint_s`` seconds instead of every epoch. Models and inputs are
-channels_last where safe (``models.memory_format``); CUDA adds bf16 autocast (BatchNorm's weights
-and statistics stay fp32); nothing syncs with the host inside an epoch. Cost: epochs × N
-forward-backward passes per model (plus a teacher forward per batch when distilling online).
+plain loop, one model after another, on one thread (``CPU_TRAINING_THREADS``). On CUDA, ``Speed``
+adds what pays on a GPU, each with a switch: the whole training step (forward, backward, fused SGD)
+captured once as a CUDA graph and replayed, so that a step costs a few launches instead of
+hundreds; several models in lockstep, each on its own CUDA stream, so that their kernels fill the
+GPU together; cuDNN autotuning; large evaluation batches; checkpoints every ``checkpoint_s``
+seconds instead of every epoch. Models and inputs are channels_last where safe
+(``models.memory_format``); CUDA adds bf16 autocast (BatchNorm's weights and statistics stay
+fp32); nothing syncs with the host inside an epoch. Cost: epochs × N forward-backward passes per
+model (plus a teacher forward per batch when distilling online).
 """
 
 from __future__ import annotations
@@ -141,6 +142,24 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 256) -> d
 
 def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + epoch)
+
+
+# PyTorch's CPU kernels split some reductions (convolution and linear weight gradients) by thread,
+# so the weights a CPU training ends with depend on the number of threads. One thread makes them a
+# function of the model's key alone, whatever the process or machine layout; processes, not
+# threads, then train several CPU models at once (``python -m sdcore train --jobs N``).
+CPU_TRAINING_THREADS = 1
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` intra-op threads, restoring the count afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @contextmanager
@@ -389,8 +408,9 @@ def fit_many(jobs: list[Job], speed: Speed = PLAIN) -> list[list[dict[str, float
     """Train every job and return each one's per-epoch history; models are left in eval mode.
 
     On CUDA all jobs train together (keep them to ``speed.models_at_once``); elsewhere one after
-    another with the plain loop. A job whose loss turns NaN or infinite stops; the others finish,
-    then ``TrainingDiverged`` is raised with their histories.
+    another with the plain loop, on ``CPU_TRAINING_THREADS`` threads. A job whose loss turns NaN
+    or infinite stops; the others finish, then ``TrainingDiverged`` is raised with their
+    histories.
     """
     if not jobs:
         return []
@@ -398,10 +418,11 @@ def fit_many(jobs: list[Job], speed: Speed = PLAIN) -> list[list[dict[str, float
     speed = on_device(speed, device)
     if device.type != "cuda":
         runs = [_Run(job, speed) for job in jobs]
-        for run in runs:
-            _train_together([run], run.job.desc)
-            if run.error is not None:
-                break
+        with torch_threads(CPU_TRAINING_THREADS):
+            for run in runs:
+                _train_together([run], run.job.desc)
+                if run.error is not None:
+                    break
     else:
         with cudnn_benchmark(speed.cudnn_benchmark):
             runs = [_Run(job, speed, cuda_graph if speed.cuda_graphs else None) for job in jobs]

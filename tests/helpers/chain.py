@@ -1,6 +1,7 @@
 """Train (or resume) a small chain in its own process: ``python chain.py STORE [teacher]``.
 
-Prints ``ready`` once imports are done, so that a test can kill it at a moment of training.
+Prints ``ready`` once imports are done, so that a test can kill it at a moment of training, and at
+the end ``trained KEY`` or ``loaded KEY`` for each model.
 The chain's settings are ``CHAIN`` (shared with the tests that compare against it).
 """
 
@@ -34,7 +35,9 @@ def train_chain(store: Path) -> list[Trained]:
 def main() -> None:
     lab, specs = lab_and_chain(Path(sys.argv[1]))
     print("ready", flush=True)
-    lab.obtain(specs[:1] if sys.argv[2:] == ["teacher"] else specs)
+    models = lab.obtain(specs[:1] if sys.argv[2:] == ["teacher"] else specs)
+    for key, trained in models.items():
+        print(f"{'trained' if trained.trained_now else 'loaded'} {key}", flush=True)
 
 
 if __name__ == "__main__":

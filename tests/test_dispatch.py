@@ -1,0 +1,208 @@
+"""Training a profile's plan as jobs: the local executor in separate processes, Slurm through fake
+sbatch/squeue/sacct, racing processes on one run store, a requeued job, and bad options."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import submitit
+import torch
+
+from sdcore.dispatch import DispatchError, Options, TrainChain, threads_per_job
+from sdcore.engine import locks
+from sdcore.engine.locks import RunLock
+from sdcore.engine.store import RunStore
+from sdcore.plan import profile_chains
+
+sys.path.insert(0, str(Path(__file__).parent / "helpers"))
+from chain import lab_and_chain, train_chain  # noqa: E402
+
+WORKER = Path(__file__).parent / "helpers" / "chain.py"
+
+
+def cli(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sdcore", *args], cwd=cwd, capture_output=True,
+                          text=True, env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--executor", "pbs"], "invalid choice: 'pbs'"),
+    (["--executor", "local", "--partition", "gpu"], "--partition only apply with --executor slurm"),
+    (["--executor", "local", "--jobs", "0"], "--jobs must be at least 1, got 0"),
+    (["--executor", "slurm", "--jobs", "2"], "--jobs applies to --executor local"),
+    (["--executor", "local", "--time", "0"], "--time-min must be at least 1"),
+])
+def test_bad_options_stop_before_anything_is_submitted(project_copy, args, message):
+    done = cli(project_copy, "train", "--profile", "smoke", *args)
+    assert done.returncode != 0 and message in done.stderr
+    assert not (project_copy / "_build" / "jobs").exists()
+
+
+def test_slurm_without_slurm_says_so(project_copy, tmp_path):
+    done = cli(project_copy, "train", "--profile", "smoke", "--executor", "slurm", "--no-wait",
+               env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    assert done.returncode == 1 and "--executor slurm needs a Slurm cluster" in done.stderr
+
+
+def test_a_store_that_cannot_be_written_is_named(project_copy, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    done = cli(project_copy, "train", "--profile", "smoke", "--executor", "local",
+               env={"SDCORE_RUNS": str(blocker / "runs")})
+    assert done.returncode == 1
+    assert f"the run store {blocker / 'runs'} is not writable" in done.stderr
+
+
+def test_local_jobs_share_the_cores():
+    assert threads_per_job(2, cores=2) == 1 and threads_per_job(1, cores=2) == 2
+    assert threads_per_job(4, cores=2) == 1 and threads_per_job(3, cores=16) == 5
+
+
+FAKE = {"sbatch": 'cat "$1" > "$FAKE_SLURM/script.sh"; echo "$@" >> "$FAKE_SLURM/sbatch.args"\n'
+                  'echo "Submitted batch job 4242"',
+        "squeue": 'echo "$@" >> "$FAKE_SLURM/squeue.args"',
+        "sacct": 'echo "$@" >> "$FAKE_SLURM/sacct.args"',
+        "srun": 'exec "$@"'}
+
+
+def test_slurm_submission_carries_the_options_and_one_job_per_chain(project_copy, tmp_path):
+    bin_dir, record = tmp_path / "bin", tmp_path / "record"
+    bin_dir.mkdir()
+    record.mkdir()
+    for name, body in FAKE.items():
+        path = bin_dir / name
+        path.write_text(f"#!/bin/sh\n{body}\n")
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    done = cli(project_copy, "train", "--profile", "smoke", "--executor", "slurm", "--partition",
+               "gpu", "--account", "lab", "--time", "30", "--array-parallelism", "4",
+               "--gpus-per-job", "1", "--cpus-per-job", "6", "--no-wait",
+               env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_SLURM": str(record)})
+    assert done.returncode == 0, done.stderr
+    chains = {c.specs[0].key for c in profile_chains(project_copy, "smoke")}
+    script = (record / "script.sh").read_text()
+    for line in ("#SBATCH --partition=gpu", "#SBATCH --account=lab", "#SBATCH --time=30",
+                 "#SBATCH --cpus-per-task=6", "#SBATCH --gpus-per-node=1",
+                 f"#SBATCH --array=0-{script_array_size(done.stdout) - 1}%4"):
+        assert line in script, (line, script)
+    assert 0 < script_array_size(done.stdout) <= len(chains) + 20
+    assert "submitted job array 4242" in done.stdout and "logs in" in done.stdout
+
+
+def script_array_size(stdout: str) -> int:
+    """The number of jobs the train command said it submitted."""
+    line = next(line for line in stdout.splitlines() if line.startswith("submitted job array"))
+    return int(line.split("(")[1].split()[0])
+
+
+def test_racing_processes_train_each_model_once(tmp_path):
+    reference = train_chain(tmp_path / "reference")
+    store = tmp_path / "shared"
+    workers = [subprocess.Popen([sys.executable, str(WORKER), str(store)], stdout=subprocess.PIPE,
+                                text=True) for _ in range(3)]
+    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    assert all(w.returncode == 0 for w in workers), outputs
+    trained = [line.split()[1] for out in outputs for line in out.splitlines()
+               if line.startswith("trained ")]
+    assert sorted(trained) == sorted(t.key for t in reference)  # each exactly once
+    for ref, got in zip(reference, train_chain(store)):
+        assert all(torch.equal(a, b) for a, b in zip(ref.model.state_dict().values(),
+                                                     got.model.state_dict().values()))
+    for t in reference:
+        assert sorted(p.name for p in RunStore(store).folder(t.key).iterdir()) == [
+            "metrics.json", "model.pt", "spec.json"]
+
+
+def test_a_killed_lock_holder_does_not_block_the_next_process(tmp_path):
+    store = RunStore(tmp_path / "store")
+    _, specs = lab_and_chain(tmp_path / "store")
+    holder = subprocess.Popen([sys.executable, str(WORKER), str(store.root)],
+                              stdout=subprocess.PIPE, text=True)
+    lock, owner = (store.folder(specs[0].key) / name for name in (".lock", ".owner.json"))
+    deadline = time.monotonic() + 120
+    while not owner.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert lock.exists() and owner.exists()
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    assert store.lock(specs[0].key).held_elsewhere() is None  # its holder is dead: stale
+    after = subprocess.run([sys.executable, str(WORKER), str(store.root)], capture_output=True,
+                           text=True, timeout=600)
+    assert after.returncode == 0 and f"trained {specs[0].key}" in after.stdout
+    assert not lock.exists()
+
+
+def test_locks_know_their_holders_and_take_over_the_dead(tmp_path, monkeypatch):
+    first, second = RunLock(tmp_path / "run"), RunLock(tmp_path / "run")
+    assert first.try_acquire() and not second.try_acquire()
+    owner = second.held_elsewhere()
+    assert owner["pid"] == os.getpid() and owner["host"] == socket.gethostname()
+    first.release()
+    assert second.held_elsewhere() is None and second.try_acquire()
+    second.release()
+    # a holder on another host is dead once its heartbeat is older than the ttl
+    other = RunLock(tmp_path / "run", ttl_s=0.5)
+    assert other.try_acquire()
+    record = json.loads(other.owner_path.read_text())
+    other.owner_path.write_text(json.dumps({**record, "host": "elsewhere"}))
+    assert RunLock(tmp_path / "run", ttl_s=0.5).held_elsewhere() is not None
+    time.sleep(0.7)
+    assert RunLock(tmp_path / "run", ttl_s=0.5).held_elsewhere() is None
+    other._stop.set()
+    # a lock whose holder died before writing its record is dead after the grace period
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "bare" / ".lock").write_text("")
+    assert RunLock(tmp_path / "bare").held_elsewhere() is not None
+    monkeypatch.setattr(locks, "GRACE_S", 0.0)
+    time.sleep(0.01)
+    assert RunLock(tmp_path / "bare").try_acquire()
+
+
+def test_a_timed_out_job_is_requeued_and_ends_with_the_same_weights(project_copy, tmp_path):
+    """submitit's local executor signals the job before its time limit; the job checkpoints,
+    is requeued, resumes from the run store's checkpoints and ends as an uninterrupted run."""
+    params = project_copy / "parameters" / "smoke" / "_shared.yaml"
+    params.write_text(params.read_text().replace("epochs: 2", "epochs: 40"))
+    chain = profile_chains(project_copy, "smoke")[0]
+    executor = submitit.LocalExecutor(folder=tmp_path / "jobs", max_num_timeout=10)
+    executor.update_parameters(timeout_min=0.2, signal_delay_s=4)  # a signal every 8 s
+    job = executor.submit(TrainChain(project_copy, "smoke", 0, threads=1))
+    trained = job.result()
+    log = job.stdout() + job.stderr()
+    assert "Requeued job" in log, log[-2000:]
+    assert set(trained) <= {spec.key for spec in chain.specs}  # the last attempt's share
+    assert all(chain.store.is_complete(spec.key) for spec in chain.specs)
+    reference = tmp_path / "reference"
+    os.environ["SDCORE_RUNS"], runs = str(reference), os.environ["SDCORE_RUNS"]
+    try:
+        TrainChain(project_copy, "smoke", 0, threads=1)()
+    finally:
+        os.environ["SDCORE_RUNS"] = runs
+    for spec in chain.specs:
+        a = torch.load(chain.store.folder(spec.key) / "model.pt", weights_only=True)
+        b = torch.load(reference / spec.key / "model.pt", weights_only=True)
+        assert all(torch.equal(a[k], b[k]) for k in a), spec.key
+        assert not chain.store.checkpoint_path(spec.key).exists()
+
+
+def test_options_defaults_are_valid():
+    Options().check()
+    with pytest.raises(DispatchError, match="unknown executor 'pbs'"):
+        Options(executor="pbs").check()
+
+
+def test_the_paper_plan_on_the_reproducing_page_is_what_plan_prints(tmp_path):
+    """benchmarks/plan_paper.txt, shown on the reproducing page, is the planner's output for an
+    empty run store (regenerate: SDCORE_RUNS=<empty> python -m sdcore plan --profile paper)."""
+    root = Path(__file__).resolve().parents[1]
+    done = cli(root, "plan", "--profile", "paper", env={"SDCORE_RUNS": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (root / "benchmarks" / "plan_paper.txt").read_text()
