@@ -245,7 +245,7 @@ class Lab:
                 stored, _, _ = self.store.load(key)
                 known[key] = self.load(ModelSpec.from_json(stored))
             members.append(known[key])
-        return members[0] if len(keys) == 1 else self.ensemble(members, average)
+        return members[0] if len(keys) == 1 else self.ensemble(members, average, measured=False)
 
     def _train(self, pending: list[tuple[ModelSpec, Trained | None]]) -> list[Trained]:
         """Train ``pending`` together (resuming checkpoints) and store each model."""
@@ -285,13 +285,14 @@ class Lab:
             trained.append(Trained(spec, spec.key, job.model, metrics, trained_now=True))
         return trained
 
-    def ensemble(self, members: list[Trained], average: str) -> Trained:
+    def ensemble(self, members: list[Trained], average: str, measured: bool = True) -> Trained:
         """The members as one model (their logits or probabilities averaged), measured on the
-        members' data; its key is ``ensemble_key`` of theirs."""
+        members' data unless only its outputs are wanted (as a teacher); its key is
+        ``ensemble_key`` of theirs."""
         spec = members[0].spec
         model = Ensemble([m.model for m in members], average).eval()
-        return Trained(spec, ensemble_key([m.key for m in members], average), model,
-                       self.measure(model, self.data(spec)))
+        metrics = self.measure(model, self.data(spec)) if measured else {}
+        return Trained(spec, ensemble_key([m.key for m in members], average), model, metrics)
 
     def measure(self, model: nn.Module, data: ImageData) -> dict[str, float]:
         batch = self.speed.eval_batch
