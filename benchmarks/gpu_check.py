@@ -5,15 +5,17 @@ values), at the paper profile's batch size (128), with augmentation as in the pa
 
 1. per-model epoch time of a teacher and of a student (online teacher) for ResNet-18 and VGG-16,
    with the plain loop (``train.PLAIN``: the path before the CUDA speed-ups), with the fast path
-   (``train.Speed``: CUDA graphs, fused SGD, cuDNN autotuning) one model at a time, and with the
-   fast path training ``--at-once`` models together (per-model time = group epoch time / N);
-2. aggregate images/s of ResNet-18 teachers with N = 1, 2, 3, 4 models at once;
-3. the same test accuracy: ResNet-18 on Fashion-MNIST for a few epochs, plain against fast, the
-   same seeds (skipped when Fashion-MNIST is not found);
+   (``train.Speed``: CUDA graphs, fused SGD, cuDNN autotuning) one model at a time, with the fast
+   path training ``--at-once`` models together (per-model time = group epoch time / N), and with
+   the same plus ``torch.compile`` of every forward pass ("compiled");
+2. aggregate images/s of ResNet-18 teachers with N = 1, 2, 3, 4 models at once, fast and compiled;
+3. the same test accuracy: ResNet-18 on Fashion-MNIST for a few epochs, plain against fast and
+   compiled, the same seeds (skipped when Fashion-MNIST is not found);
 4. the paper profile's training hours: its planned models (``python -m sdcore plan``) priced at
-   the plain and at the fast units.
+   each path's units.
 
-Each timing is the second of two epochs (the first pays for cuDNN autotuning and graph capture).
+Each timing is the second of two epochs; the first pays once for cuDNN autotuning, graph capture
+and compilation, and the report lists its excess over the second as each path's one-time cost.
 The report is printed and written to ``benchmarks/gpu_check_<gpu>.log`` (and ``.json``).
 Run: python benchmarks/gpu_check.py [--quick]   (``--quick``: tiny sizes, any device, to test it);
 ``--from-report benchmarks/gpu_check_h100.json`` reprices the paper profile from saved units.
@@ -22,6 +24,7 @@ Run: python benchmarks/gpu_check.py [--quick]   (``--quick``: tiny sizes, any de
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 import traceback
@@ -32,11 +35,23 @@ import torch
 from sdcore.engine.data import DatasetNotFound, ImageData, load_dataset
 from sdcore.engine.distill import KDWeights, cross_entropy_loss, distillation_loss
 from sdcore.engine.models import build_model
-from sdcore.engine.train import PLAIN, Job, Recipe, Speed, evaluate, fit_many, resolve_device
+from sdcore.engine.train import (
+    PLAIN,
+    Job,
+    Recipe,
+    Speed,
+    compiled,
+    evaluate,
+    fit_many,
+    on_device,
+    resolve_device,
+)
 from sdcore.paths import data_root, project_root
 from sdcore.plan import profile_plan, summary
 
 FAST = Speed()
+COMPILED = Speed(torch_compile=True)
+ROOT = project_root(Path(__file__).parent)
 
 
 def random_data(n_train: int, n_test: int, device: torch.device) -> ImageData:
@@ -49,10 +64,12 @@ def random_data(n_train: int, n_test: int, device: torch.device) -> ImageData:
 
 
 def epoch_seconds(arch: str, role: str, n_models: int, speed: Speed, data: ImageData,
-                  recipe: Recipe) -> float:
-    """Wall seconds of the second epoch of ``n_models`` trained together (teachers, or students
-    distilled online from an untrained teacher of the same architecture)."""
+                  recipe: Recipe) -> tuple[float, float]:
+    """Wall seconds of the first and of the second epoch of ``n_models`` trained together
+    (teachers, or students distilled online from an untrained teacher of the same
+    architecture)."""
     device = data.train_x.device
+    speed = on_device(speed, device)
     jobs = []
     for k in range(n_models):
         torch.manual_seed(k)
@@ -60,12 +77,12 @@ def epoch_seconds(arch: str, role: str, n_models: int, speed: Speed, data: Image
         loss = cross_entropy_loss
         if role == "student":
             teacher = build_model(arch, 3, data.num_classes).to(device)
-            loss = distillation_loss(teacher, KDWeights(0.5, 0.5, 4.0))
+            loss = distillation_loss(compiled(teacher, speed), KDWeights(0.5, 0.5, 4.0))
         jobs.append(Job(model, data, recipe, k, loss, desc=f"{arch} {role} x{n_models}"))
     histories = fit_many(jobs, speed)
-    last = [h[-1]["seconds"] for h in histories]
     # Together on CUDA, the group's epoch is its longest; elsewhere the models ran one by one.
-    return max(last) if device.type == "cuda" else sum(last)
+    group = max if device.type == "cuda" else sum
+    return tuple(group(h[epoch]["seconds"] for h in histories) for epoch in (0, 1))
 
 
 def same_accuracy(device: torch.device, epochs: int, seeds: int, subset: int = 0) -> dict | None:
@@ -79,7 +96,7 @@ def same_accuracy(device: torch.device, epochs: int, seeds: int, subset: int = 0
         return None
     recipe = Recipe(epochs, 128, 0.1, 0.9, True, 5e-4, "cosine", True)
     result = {}
-    for name, speed in (("plain", PLAIN), ("fast", FAST)):
+    for name, speed in (("plain", PLAIN), ("fast", FAST), ("compiled", COMPILED)):
         models = []
         for seed in range(seeds):
             torch.manual_seed(seed)
@@ -103,7 +120,7 @@ def same_accuracy(device: torch.device, epochs: int, seeds: int, subset: int = 0
 def paper_hours(units: dict[str, dict[str, float]]) -> dict[str, float]:
     """Training hours of each notebook of the paper profile: its planned models (``sdcore plan``)
     priced at ``units`` (seconds per model-epoch by architecture and role)."""
-    hours = summary(profile_plan(project_root(), "paper", units=units)).estimate_h
+    hours = summary(profile_plan(ROOT, "paper", units=units)).estimate_h
     return {notebook: float(h) for notebook, h in hours.items() if notebook != "total"}
 
 
@@ -127,26 +144,35 @@ def measure(args: argparse.Namespace) -> dict:
     scale = 50_000 / n_train  # seconds per epoch of 50,000 images
     archs = ("resnet18",) if args.quick else ("resnet18", "vgg16")
     report: dict = {"gpu": gpu, "torch": torch.__version__, "batch_size": recipe.batch_size,
-                    "at_once": args.at_once, "units_s": {}, "scaling": {}}
-    fast_at_once = Speed(models_at_once=args.at_once)
-    for path, speed, n in (("plain", PLAIN, 1), ("fast", FAST, 1),
-                           (f"fast, {args.at_once} at once", fast_at_once, args.at_once)):
+                    "at_once": args.at_once, "units_s": {}, "one_time_s": {}, "scaling": {}}
+    n = args.at_once
+    paths = (("plain", PLAIN, 1), ("fast", FAST, 1),
+             (f"fast, {n} at once", Speed(models_at_once=n), n),
+             (f"compiled, {n} at once", Speed(models_at_once=n, torch_compile=True), n))
+    for path, speed, n_models in paths:
         for arch in archs:
             for role in ("teacher", "student"):
-                seconds = guarded(f"{path} {arch} {role}", epoch_seconds, arch, role, n, speed,
-                                  data, recipe)
-                if seconds is not None:
-                    report["units_s"].setdefault(path, {}).setdefault(arch, {})[role] = round(
-                        seconds * scale / n, 3)
-                    print(f"{path:>16} {arch:>9} {role:>8}: {seconds * scale / n:.2f} s per model"
-                          f"-epoch", flush=True)
-    for n in (1, 2, 3, 4):
-        seconds = guarded(f"scaling {n}", epoch_seconds, "resnet18", "teacher", n,
-                          Speed(models_at_once=n), data, recipe)
-        if seconds is not None:
-            report["scaling"][n] = round(n * n_train / seconds)
-            print(f"resnet18 teachers, {n} at once: {n * n_train / seconds:,.0f} images/s",
-                  flush=True)
+                seconds = guarded(f"{path} {arch} {role}", epoch_seconds, arch, role, n_models,
+                                  speed, data, recipe)
+                if seconds is None:
+                    continue
+                first, second = seconds
+                unit = second * scale / n_models
+                report["units_s"].setdefault(path, {}).setdefault(arch, {})[role] = round(unit, 3)
+                report["one_time_s"].setdefault(path, {}).setdefault(arch, {})[role] = round(
+                    first - second, 1)
+                print(f"{path:>20} {arch:>9} {role:>8}: {unit:.2f} s per model-epoch, "
+                      f"{first - second:.1f} s once", flush=True)
+    for name, speed in (("fast", FAST), ("compiled", COMPILED)):
+        for n_models in (1, 2, 3, 4):
+            seconds = guarded(f"scaling {name} {n_models}", epoch_seconds, "resnet18", "teacher",
+                              n_models, dataclasses.replace(speed, models_at_once=n_models),
+                              data, recipe)
+            if seconds is not None:
+                rate = n_models * n_train / seconds[1]
+                report["scaling"].setdefault(name, {})[n_models] = round(rate)
+                print(f"resnet18 teachers, {name}, {n_models} at once: {rate:,.0f} images/s",
+                      flush=True)
     report["accuracy"] = guarded("accuracy", same_accuracy, device, 1 if args.quick else 4, 2,
                                  500 if args.quick else 0)
     return report
@@ -182,27 +208,41 @@ def render(report: dict) -> str:
     """The report as text tables."""
     lines = [f"device: {report['gpu']}, torch {report['torch']}, batch {report['batch_size']}, "
              "augmented, CIFAR-shaped 32x32x3, 50,000 images per epoch",
-             "", "seconds per model-epoch (second epoch of two; 'at once': group time / N)",
-             f"{'path':<20}{'model':<10}{'teacher':>9}{'student':>9}{'student/teacher':>17}"]
+             "", "seconds per model-epoch (second epoch of two; 'at once': group time / N); "
+             "once: first epoch minus second, s",
+             f"{'path':<24}{'model':<10}{'teacher':>9}{'student':>9}{'student/teacher':>17}"
+             f"{'once':>14}"]
     for path, units in report["units_s"].items():
         for arch, u in units.items():
             t, s = u.get("teacher"), u.get("student")
             ratio = f"{s / t:.2f}" if t and s else "-"
-            lines.append(f"{path:<20}{arch:<10}{t if t else '-':>9}{s if s else '-':>9}"
-                         f"{ratio:>17}")
+            once = report.get("one_time_s", {}).get(path, {}).get(arch, {})
+            once_text = " / ".join(f"{once[r]:g}" for r in ("teacher", "student") if r in once)
+            lines.append(f"{path:<24}{arch:<10}{t if t else '-':>9}{s if s else '-':>9}"
+                         f"{ratio:>17}{once_text or '-':>14}")
     lines += ["", "resnet18 teachers trained together: aggregate images/s (per-model epoch)"]
-    for n, rate in report["scaling"].items():
-        lines.append(f"  N = {n}: {rate:>8,} images/s  ({50_000 / rate:.2f} s per model-epoch)")
+    for path, rates in scaling_by_path(report).items():
+        for n, rate in rates.items():
+            lines.append(f"  {path:<9} N = {n}: {rate:>8,} images/s  ({50_000 / rate:.2f} s per "
+                         "model-epoch)")
     acc = report.get("accuracy")
     if acc:
         lines += ["", f"test accuracy (%), {acc['setting']}:"]
-        lines += [f"  {p:<6} {acc[p]['test_acc']}  ({acc[p]['wall_s']} s)" for p in ("plain",
-                                                                                       "fast")]
+        lines += [f"  {p:<9} {r['test_acc']}  ({r['wall_s']} s)" for p, r in acc.items()
+                  if p != "setting"]
     lines += ["", "paper profile, training hours of its planned models (python -m sdcore plan):"]
     for path, hours in report["paper_hours"].items():
         parts = ", ".join(f"{nb} {h:.1f}" for nb, h in hours.items())
-        lines.append(f"  {path:<20} total {sum(hours.values()):.1f} h ({parts})")
+        lines.append(f"  {path:<24} total {sum(hours.values()):.1f} h ({parts})")
     return "\n".join(lines)
+
+
+def scaling_by_path(report: dict) -> dict[str, dict]:
+    """Images/s by path and N; reports before the compiled path held the fast path's alone."""
+    scaling = report["scaling"]
+    if scaling and not all(isinstance(v, dict) for v in scaling.values()):
+        return {"fast": scaling}
+    return scaling
 
 
 if __name__ == "__main__":

@@ -57,7 +57,8 @@ def store_for(config: ExperimentConfig) -> RunStore:
 def lab_for(config: ExperimentConfig) -> Lab:
     """The lab of ``config``: its run store, device, data and speed switches."""
     device = resolve_device(config.device)
-    speed = Speed(cuda_graphs=config.cuda_graphs, models_at_once=config.models_at_once)
+    speed = Speed(cuda_graphs=config.cuda_graphs, models_at_once=config.models_at_once,
+                  torch_compile=config.torch_compile)
     hint = (f"Train them first, e.g. `python -m sdcore train --profile {config.profile}`, or set "
             "train_missing: true.")
     return Lab(store_for(config), device, data_root(config.data_root),

@@ -179,6 +179,10 @@ class ExperimentConfig(Config):
     models_at_once: int = Field(4, ge=1, le=64, description="on CUDA, independent models (e.g. "
                                 "the seeds of a setting) trained together, each on its own "
                                 "stream; the CPU trains one at a time")
+    torch_compile: bool = Field(False, description="on CUDA, torch.compile each model's forward "
+                                "pass and an online teacher's (fused BatchNorm, ReLU and "
+                                "residual kernels), once per architecture and input shape; the "
+                                "CPU ignores it")
     run_store: str = Field("", description="run store folder; empty means $SDCORE_RUNS, else "
                            "<repo>/runs")
     train_missing: bool = Field(True, description="train models missing from the run store "

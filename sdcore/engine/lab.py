@@ -23,7 +23,7 @@ from .data import ImageData, load_dataset
 from .distill import AVERAGES, Ensemble, KDWeights, cross_entropy_loss, distillation_loss
 from .models import build_model, memory_format
 from .store import RunStore, spec_key
-from .train import Job, Recipe, Speed, TrainingDiverged, as_input, evaluate, fit_many
+from .train import Job, Recipe, Speed, TrainingDiverged, as_input, compiled, evaluate, fit_many
 
 
 @dataclass(frozen=True)
@@ -253,8 +253,8 @@ class Lab:
         for spec, teacher in pending:
             data = self.data(spec)
             loss = (cross_entropy_loss if teacher is None else distillation_loss(
-                teacher.model, spec.kd, None if spec.recipe.augment else data.train_x,
-                self.speed.eval_batch))
+                compiled(teacher.model, self.speed), spec.kd,
+                None if spec.recipe.augment else data.train_x, self.speed.eval_batch))
             self.store.begin(spec.key, spec.as_json())
             jobs.append(Job(self.new_model(spec), data, spec.recipe, spec.training_seed, loss,
                             self.store.checkpoint_path(spec.key),
