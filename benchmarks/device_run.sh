@@ -66,6 +66,7 @@ case "$step" in
       [ -d data ] && ln -s "$PWD/data" /tmp/repo/data
       cd /tmp/repo
     fi
+    export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}  # this tree's sdcore, in the kernels too
     notebooks=$("$PYTHON" -c "from sdcore.claims import NOTEBOOKS; print(*(n.name for n in NOTEBOOKS))")
     gpu=$("$PYTHON" -c "import torch; print(torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU', 'torch', torch.__version__)")
     header="# The $profile profile on $gpu, commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), fresh run store: python -m sdcore reproduce --profile $profile --only <notebook> --output results/$profile/notebooks, one notebook after another. Lines as the run printed them."
