@@ -4,6 +4,8 @@ buffers, warm-up steps undone) must train exactly what the plain loop trains."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
@@ -59,7 +61,8 @@ def test_graph_bookkeeping_trains_what_the_plain_loop_trains(monkeypatch, augmen
     assert all(p.grad is None for p in graphed.parameters())  # the graph's memory is released
 
 
-def test_compiled_forward_trains_what_the_plain_loop_trains_up_to_rounding(monkeypatch):
+@pytest.mark.skipif(shutil.which("g++") is None, reason="TorchInductor's CPU backend needs g++")
+def test_compiled_forward_trains_what_the_plain_loop_trains_up_to_rounding():
     """``Speed.torch_compile`` (on the CPU here, through TorchInductor's C++ backend): the
     student's forward and backward and its online teacher's forward are compiled before the
     (stand-in) capture. Fused kernels round differently (eager CPU BatchNorm's backward is itself
