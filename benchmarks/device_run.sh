@@ -48,6 +48,10 @@ case "$step" in
     git bundle create -q .whl/head.bundle HEAD
     echo "packed $(ls .whl/*.whl | wc -l) wheels and HEAD ($(git rev-parse --short HEAD)," \
       "$(git status --porcelain --untracked-files=no | wc -l) uncommitted changes): $(du -sh .whl | cut -f1)"
+    # A device call carries the tree, .whl and data: 64 MiB in all.
+    carried=$(( $(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1) + $(du -sb .whl | cut -f1) + $(du -sbL data 2>/dev/null | cut -f1 || echo 0) ))
+    echo "tree + .whl + data: $((carried / 1048576)) MiB of the 64 MiB a call carries"
+    [ "$carried" -lt $((64 * 1048576)) ] || { echo "too much to carry" >&2; exit 1; }
     ;;
   check)
     need_out
