@@ -21,7 +21,7 @@ from .claims import NOTEBOOKS
 from .dispatch import EXECUTORS, DispatchError, Options, train
 from .engine.lab import MissingModels
 from .paths import project_root
-from .plan import load_units, plan_table, profile_plan, summary
+from .plan import UnitsError, load_units, plan_table, profile_plan, summary
 from .profiles import ProfileError, merged
 from .reproduce import ReproduceError, reproduce, write_parameters_cells
 
@@ -86,6 +86,9 @@ def parser() -> argparse.ArgumentParser:
     add_profile(pln)
     pln.add_argument("--units", type=Path, default=Path(UNITS[0]),
                      help=f"measured costs (a gpu_check report; default {UNITS[0]})")
+    pln.add_argument("--units-path", default=UNITS[1], metavar="PATH",
+                     help=f"which of the report's training paths prices the models (default "
+                     f"{UNITS[1]!r}; e.g. 'compiled, 4 at once')")
     pln.add_argument("--summary", action="store_true", help="the per-notebook summary only")
     trn = commands.add_parser("train", help="train what the plan is missing, one job per chain")
     add_profile(trn)
@@ -103,7 +106,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def print_plan(args: argparse.Namespace, root: Path) -> None:
-    units = load_units(root / args.units, UNITS[1]) if (root / args.units).is_file() else None
+    chosen = args.units != Path(UNITS[0]) or args.units_path != UNITS[1]
+    units = (load_units(root / args.units, args.units_path)
+             if chosen or (root / args.units).is_file() else None)
     plan = profile_plan(root, args.profile, args.only, units)
     with pd.option_context("display.width", 200, "display.max_rows", None,
                            "display.max_colwidth", 40):
@@ -111,7 +116,7 @@ def print_plan(args: argparse.Namespace, root: Path) -> None:
             print(plan_table(plan).to_string(index=False), end="\n\n")
         print(summary(plan).to_string())
     if units:
-        print(f"\nestimates: training only, at the units of {args.units} ({UNITS[1]})")
+        print(f"\nestimates: training only, at the units of {args.units} ({args.units_path})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             changed = write_parameters_cells(root)
             print(f"rewrote: {', '.join(changed)}" if changed else "every cell is up to date")
-    except (ReproduceError, ProfileError, DispatchError, MissingModels) as err:
+    except (ReproduceError, ProfileError, DispatchError, MissingModels, UnitsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

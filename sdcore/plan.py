@@ -86,10 +86,22 @@ def state(store: RunStore, key: str) -> str:
     return "missing" if owner is None else f"training ({describe(owner)})"
 
 
+class UnitsError(ValueError):
+    """A gpu_check report that is missing, unreadable or without the path asked for."""
+
+
 def load_units(path: Path, which: str) -> dict[str, dict[str, float]]:
-    """Seconds per model-epoch by architecture and role from a gpu_check report."""
-    report = json.loads(path.read_text())
-    return report["units_s"][which]
+    """Seconds per model-epoch by architecture and role of path ``which`` (e.g. "fast, 4 at
+    once") of a gpu_check report."""
+    try:
+        paths = json.loads(path.read_text())["units_s"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UnitsError(f"{path}: not a readable gpu_check report (python "
+                         f"benchmarks/gpu_check.py writes one): {err}") from err
+    if which not in paths:
+        raise UnitsError(f"{path} has no path {which!r}; it has: "
+                         + ", ".join(repr(p) for p in paths))
+    return paths[which]
 
 
 def estimate(spec: ModelSpec, units: dict[str, dict[str, float]]) -> float | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -206,3 +207,19 @@ def test_the_paper_plan_on_the_reproducing_page_is_what_plan_prints(tmp_path):
     done = cli(root, "plan", "--profile", "paper", env={"SDCORE_RUNS": str(tmp_path)})
     assert done.returncode == 0, done.stderr
     assert done.stdout == (root / "benchmarks" / "plan_paper.txt").read_text()
+
+
+def test_plan_prices_at_a_chosen_path_of_the_report_and_names_bad_choices(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    env = {"SDCORE_RUNS": str(tmp_path)}
+    plain = cli(root, "plan", "--profile", "paper", "--summary", "--units-path", "plain", env=env)
+    assert plain.returncode == 0, plain.stderr
+    assert re.search(r"^total\s+78\s+0\s+0\s+78\s+21\.60$", plain.stdout, re.M), plain.stdout
+    assert "(plain)" in plain.stdout
+    bad = cli(root, "plan", "--profile", "paper", "--units-path", "fastest", env=env)
+    assert bad.returncode == 1
+    assert "has no path 'fastest'; it has: 'plain', 'fast', 'fast, 4 at once'" in bad.stderr
+    missing = cli(root, "plan", "--profile", "paper", "--units", str(tmp_path / "none.json"),
+                  env=env)
+    assert missing.returncode == 1
+    assert "none.json: not a readable gpu_check report" in missing.stderr
