@@ -84,7 +84,7 @@ def parser() -> argparse.ArgumentParser:
     pln = commands.add_parser("plan", help="every model the profile's notebooks need: key, "
                               "setting, state (stored, training, missing) and estimated cost")
     add_profile(pln)
-    pln.add_argument("--units", type=Path, default=Path(UNITS[0]),
+    pln.add_argument("--units", type=Path,
                      help=f"measured costs (a gpu_check report; default {UNITS[0]})")
     pln.add_argument("--units-path", default=UNITS[1], metavar="PATH",
                      help=f"which of the report's training paths prices the models (default "
@@ -106,9 +106,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def print_plan(args: argparse.Namespace, root: Path) -> None:
-    chosen = args.units != Path(UNITS[0]) or args.units_path != UNITS[1]
-    units = (load_units(root / args.units, args.units_path)
-             if chosen or (root / args.units).is_file() else None)
+    report = args.units or Path(UNITS[0])  # the default report may be absent; a chosen one not
+    units = (load_units(root / report, args.units_path)
+             if args.units or (root / report).is_file() else None)
     plan = profile_plan(root, args.profile, args.only, units)
     with pd.option_context("display.width", 200, "display.max_rows", None,
                            "display.max_colwidth", 40):
@@ -116,7 +116,7 @@ def print_plan(args: argparse.Namespace, root: Path) -> None:
             print(plan_table(plan).to_string(index=False), end="\n\n")
         print(summary(plan).to_string())
     if units:
-        print(f"\nestimates: training only, at the units of {args.units} ({args.units_path})")
+        print(f"\nestimates: training only, at the units of {report} ({args.units_path})")
 
 
 def main(argv: list[str] | None = None) -> int:

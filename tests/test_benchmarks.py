@@ -28,4 +28,4 @@ def test_gpu_check_reprices_the_paper_profile_from_a_saved_report(tmp_path):
                                                if nb != "total"}
         assert f"{path:<24} total {hours['total']:.1f} h" in done.stdout
     assert (tmp_path / "gpu_check_h100.log").read_text() == done.stdout
-    assert "N = 4:   51,922 images/s" in done.stdout  # a report from before the compiled path
+    assert "N = 4:   51,922 images/s" in done.stdout  # the fast path's scaling table
