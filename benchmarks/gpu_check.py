@@ -33,19 +33,12 @@ from pathlib import Path
 import torch
 
 from sdcore.engine.data import DatasetNotFound, ImageData, load_dataset
-from sdcore.engine.distill import KDWeights, cross_entropy_loss, distillation_loss
+from sdcore.engine.distill import cross_entropy_loss, distillation_loss
+from sdcore.engine.inference import evaluate
 from sdcore.engine.models import build_model
-from sdcore.engine.train import (
-    PLAIN,
-    Job,
-    Recipe,
-    Speed,
-    compiled,
-    evaluate,
-    fit_many,
-    on_device,
-    resolve_device,
-)
+from sdcore.engine.specs import KDWeights, Recipe
+from sdcore.engine.speed import PLAIN, Speed, compiled, on_device, resolve_device
+from sdcore.engine.train import Job, fit_many
 from sdcore.paths import data_root, project_root
 from sdcore.plan import profile_plan, summary
 

@@ -17,7 +17,7 @@ import torch
 from sdcore.engine.data import load_dataset
 from sdcore.engine.landscape import plane, random_direction
 from sdcore.engine.models import build_model
-from sdcore.engine.train import as_input
+from sdcore.engine.inference import as_input
 from sdcore.paths import data_root
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from sdcore.claims import multi_view, notebook_of_module
+from sdcore.claims import multi_view, notebook_of_module, run
 from sdcore.claims.common import exploration_path
 from sdcore.engine.store import atomic_write_json
 
@@ -31,7 +31,7 @@ DATASETS = ["multiview:1", "multiview:1:0.75", "multiview:4"]
 
 def explore(dataset: str, seeds: int) -> dict:
     config = multi_view.Config.from_params({**RECIPE, "datasets": [dataset], "seeds": seeds})
-    result = multi_view.run(config)
+    result = run(config)
     return {"setting": dataset, "params": config.as_dict(), "verdict": result.verdicts["C2"],
             **result.numbers()}
 

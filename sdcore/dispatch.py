@@ -22,7 +22,7 @@ import submitit
 import torch
 
 from .claims.common import lab_for, store_for
-from .engine.lab import ModelSpec
+from .engine.specs import ModelSpec
 from .plan import Chain, profile_chains
 
 EXECUTORS = ("local", "slurm", "debug")

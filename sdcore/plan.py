@@ -20,7 +20,7 @@ import pandas as pd
 from .claims import NOTEBOOKS
 from .claims.common import store_for
 from .claims.config import ExperimentConfig
-from .engine.lab import ModelSpec
+from .engine.specs import ModelSpec
 from .engine.locks import describe
 from .engine.store import RunStore
 from .profiles import merged

@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sdcore.engine.distill import Ensemble, KDWeights, ensemble_logits, kd_loss
+from sdcore.engine.distill import Ensemble, ensemble_logits, kd_loss
+from sdcore.engine.specs import KDWeights
 
 
 def test_weight_kd_zero_is_cross_entropy():

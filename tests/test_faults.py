@@ -21,7 +21,8 @@ from sdcore.engine.data import make_synthetic
 from sdcore.engine.distill import cross_entropy_loss
 from sdcore.engine.models import build_model
 from sdcore.engine.store import RunStore
-from sdcore.engine.train import Recipe, TrainingDiverged, fit
+from sdcore.engine.specs import Recipe
+from sdcore.engine.train import TrainingDiverged, fit
 from sdcore.report.records import provenance
 
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))

@@ -9,7 +9,8 @@ import torch
 from sdcore.claims import student_beats_teacher
 from sdcore.claims.common import base_spec, kd_weights, lab_for
 from sdcore.engine import lab as lab_module
-from sdcore.engine.lab import Lab, MissingModels, ModelSpec
+from sdcore.engine.lab import Lab, MissingModels
+from sdcore.engine.specs import ModelSpec
 from sdcore.engine.store import RunStore, atomic_write_json
 
 PARAMS = {"datasets": ["synthetic"], "width": 0.5, "epochs": 3, "batch_size": 100,
@@ -66,7 +67,7 @@ def test_interrupted_training_resumes_to_the_same_result(tmp_path, monkeypatch):
 
     real_fit, calls = lab_module.fit_many, {"n": 0}
 
-    def interrupted_fit(jobs, speed):
+    def interrupted_fit(jobs, speed, progress):
         def interrupting(loss_fn):
             def loss(*args):
                 calls["n"] += 1
@@ -74,7 +75,8 @@ def test_interrupted_training_resumes_to_the_same_result(tmp_path, monkeypatch):
                     raise KeyboardInterrupt
                 return loss_fn(*args)
             return loss
-        return real_fit([replace(job, loss_fn=interrupting(job.loss_fn)) for job in jobs], speed)
+        return real_fit([replace(job, loss_fn=interrupting(job.loss_fn)) for job in jobs], speed,
+                        progress)
 
     monkeypatch.setattr(lab_module, "fit_many", interrupted_fit)
     lab, _ = make_lab(tmp_path / "store")

@@ -11,9 +11,12 @@ import torch
 
 from sdcore.engine import train
 from sdcore.engine.data import make_synthetic
-from sdcore.engine.distill import KDWeights, cross_entropy_loss, distillation_loss
+from sdcore.engine.distill import cross_entropy_loss, distillation_loss
 from sdcore.engine.models import build_model
-from sdcore.engine.train import PLAIN, Job, Recipe, Speed, fit_many
+from sdcore.engine.progress import Progress
+from sdcore.engine.specs import KDWeights, Recipe
+from sdcore.engine.speed import PLAIN, Speed, compiled
+from sdcore.engine.train import Job, fit_many
 
 DATA = make_synthetic(n_train=300, n_test=100)
 
@@ -34,7 +37,7 @@ def model(seed: int) -> torch.nn.Module:
 def train_with(graph_maker, recipe: Recipe, loss_fn, seed: int = 3, speed: Speed = PLAIN):
     net = model(seed)
     run = train._Run(Job(net, DATA, recipe, seed, loss_fn), speed, graph_maker)
-    train._train_together([run], "test")
+    train._train_together([run], Progress(recipe.epochs, "test", "epoch"))
     return net, run.history
 
 
@@ -77,7 +80,7 @@ def test_compiled_forward_trains_what_the_plain_loop_trains_up_to_rounding():
     start = model(3).state_dict()
     plain, plain_history = train_with(None, recipe, distillation_loss(teacher, kd))
     speed = Speed(torch_compile=True)
-    student_loss = distillation_loss(train.compiled(teacher, speed), kd)
+    student_loss = distillation_loss(compiled(teacher, speed), kd)
     fast, fast_history = train_with(eager_graph, recipe, student_loss, speed=speed)
     assert counters["stats"]["unique_graphs"] >= 2  # the student's and the teacher's forwards
     assert fast_history[0]["loss"] == pytest.approx(plain_history[0]["loss"], rel=1e-4)

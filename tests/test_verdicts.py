@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from sdcore.claims import amplified_regularization as regularization
-from sdcore.claims import flatter_minima as flatness
+from sdcore.claims import flatness
+from sdcore.claims import flatter_minima
 from sdcore.claims import multi_view
 from sdcore.claims import student_beats_teacher as c1
 from sdcore.engine.stats import mean_ci, three_way
@@ -27,7 +28,7 @@ def chain_table(gains_by_seed: list[float]) -> pd.DataFrame:
     ([0.5], "inconclusive"),  # one seed has no interval
 ])
 def test_c1_rule(gains, verdict):
-    gains_table = c1.analyse(chain_table(gains))
+    gains_table = c1.paired_gains(chain_table(gains))
     assert c1.verdict(gains_table) == verdict
     assert gains_table.gain.iloc[0] == pytest.approx(sum(gains) / len(gains))
 
@@ -40,19 +41,19 @@ def test_c1_rule(gains, verdict):
 def test_c3_rule(changes, verdict):
     table = chain_table(changes).rename(columns={"test_acc": "lambda_max"})
     table["trace"] = table["lambda_max"] * 10
-    changes = flatness.paired_changes(table, flatness.MEASURES)
+    changes = flatness.paired_changes(table, flatter_minima.MEASURES)
     assert three_way(changes.ci_low, changes.ci_high, sign=-1) == verdict
 
 
 def test_c4_rule_and_rank_correlation():
     sharp = pd.DataFrame({"lambda_max": range(12), "trace": range(12),
                           "test_acc": range(12, 0, -1), "gap": range(12)})
-    corr = flatness.rank_correlations(sharp, flatness.MEASURES)
+    corr = flatness.rank_correlations(sharp, flatter_minima.MEASURES)
     assert corr.set_index(["measure", "target"]).loc[("trace", "test_acc"), "rho"] == -1.0
     no_change = pd.DataFrame({"ci_low": [-1.0], "ci_high": [1.0]})
     assert flatness.verdicts(no_change, corr) == {"C3": "inconclusive", "C4": "holds"}
     sharp["test_acc"] = list(range(12))
-    corr = flatness.rank_correlations(sharp, flatness.MEASURES)
+    corr = flatness.rank_correlations(sharp, flatter_minima.MEASURES)
     assert flatness.verdicts(no_change, corr)["C4"] == "fails"
 
 
@@ -78,7 +79,7 @@ def variant_table(kd_only_last: list[float], no_decay_gain: list[float]) -> pd.D
     ([1.0, -1.0, 0.2], [0.5, -0.6, 0.1], "inconclusive"),
 ])
 def test_c2_amplified_regularization_rule(kd_only_last, no_decay_gain, verdict):
-    changes = regularization.analyse(variant_table(kd_only_last, no_decay_gain))
+    changes = regularization.accuracy_changes(variant_table(kd_only_last, no_decay_gain))
     predictions = regularization.predictions(changes)
     assert regularization.verdict(predictions) == verdict
     assert predictions.kd_only_last.iloc[0] == pytest.approx(sum(kd_only_last) / 3)
@@ -102,7 +103,7 @@ def role_table(over_ensemble: list[float], same_minus_fresh: list[float]) -> pd.
     ([-0.5, -0.6, -0.4], [0.5, -0.6, 0.1], "inconclusive"),
 ])
 def test_c2_multi_view_rule(over_ensemble, same_minus_fresh, verdict):
-    comparisons = multi_view.analyse(role_table(over_ensemble, same_minus_fresh))
+    comparisons = multi_view.role_comparisons(role_table(over_ensemble, same_minus_fresh))
     assert multi_view.verdict(comparisons) == verdict
     row = comparisons.set_index("comparison").loc["student vs ensemble"]
     assert row.difference == pytest.approx(sum(over_ensemble) / 3)
@@ -115,7 +116,7 @@ def test_c1_verdict_judges_the_first_student_only():
         for generation, acc in enumerate([80.0, 80.0 + first, 80.0 + first + second]):
             rows.append({"dataset": "d", "model": "m", "seed": seed, "generation": generation,
                          "test_acc": acc + seed})
-    gains = c1.analyse(pd.DataFrame(rows))
+    gains = c1.paired_gains(pd.DataFrame(rows))
     assert list(gains.generation) == [1, 2] and gains.ci_high.iloc[1] < 0
     assert c1.verdict(gains) == "holds"
 

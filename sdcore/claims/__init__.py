@@ -1,32 +1,26 @@
 """The claims registry: the paper's claims and, in the book's order, the notebook that judges each.
 
-Every notebook has a module here named as the notebook without its number, with the same face
-(``Config``, ``plan``, ``run``, a rule per claim). The table of contents, the dashboard, the
-parameter reference, ``reproduce``, the planner and the tests read this registry; nothing else names
-a notebook.
+The registry is ``registry.yaml`` beside this file. Every notebook has a claim module here named as
+the notebook without its number, with the same face (``Config``, ``plan``, ``analyse``, ``RULES``),
+run by ``run(config)``. The table of contents, the dashboard, the parameter reference,
+``reproduce``, ``status``, the planner and the tests read this registry; nothing else names a
+notebook.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 
-from . import (
-    amplified_regularization,
-    flatter_minima,
-    loss_landscape,
-    multi_view,
-    student_beats_teacher,
-)
+import yaml
+
+from . import runner
+from .common import ClaimResult
 from .config import Config
 
-CLAIMS = {  # id: statement, as the paper's abstract makes it
-    "C1": "A self-distilled student beats its own, even highly accurate, teacher.",
-    "C2": "The best-known theories of why (amplified regularization; multi-view) meet "
-          "contradicting examples.",
-    "C3": "Self-distillation reaches flatter minima.",
-    "C4": "Flatter minima are why the student generalizes better.",
-}
+REGISTRY = Path(__file__).with_name("registry.yaml")
 
 
 @dataclass(frozen=True)
@@ -47,13 +41,20 @@ class Notebook:
         return f"book/claims/{self.name}"
 
 
-NOTEBOOKS = (
-    Notebook("01_student_beats_teacher", ("C1",), student_beats_teacher),
-    Notebook("02a_amplified_regularization", ("C2",), amplified_regularization),
-    Notebook("02b_multi_view", ("C2",), multi_view),
-    Notebook("03_flatter_minima", ("C3", "C4"), flatter_minima),
-    Notebook("04_loss_landscape", ("C3", "C4"), loss_landscape),
-)
+def module_name(notebook: str) -> str:
+    """The claim module of a notebook: its name without the number (``01_x_y`` -> ``x_y``)."""
+    return notebook.split("_", 1)[1]
+
+
+def _load() -> tuple[dict[str, str], tuple[Notebook, ...]]:
+    registry = yaml.safe_load(REGISTRY.read_text())
+    notebooks = tuple(
+        Notebook(name, tuple(claims), importlib.import_module(f"{__name__}.{module_name(name)}"))
+        for name, claims in registry["notebooks"].items())
+    return dict(registry["claims"]), notebooks
+
+
+CLAIMS, NOTEBOOKS = _load()
 
 
 def notebook(name: str) -> Notebook:
@@ -83,3 +84,8 @@ def notebook_of_module(module: ModuleType) -> Notebook:
 def notebooks_of(claim: str) -> list[Notebook]:
     """The notebooks that judge ``claim``."""
     return [nb for nb in NOTEBOOKS if claim in nb.claims]
+
+
+def run(config: Config) -> ClaimResult:
+    """Run the claim notebook whose config ``config`` is (``runner.run``)."""
+    return runner.run(notebook_of(config).module, config)

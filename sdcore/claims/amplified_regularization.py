@@ -4,8 +4,8 @@
 noisy sinusoid), pure and with the ground truth mixed back in. ``plan`` then puts its predictions to
 deep networks: for each setting and seed, three chains of ``generations`` students: labels + KD
 with weight decay (C1's loss), KD only (no labels: pure self-distillation), and labels + KD without
-weight decay (no explicit regularizer to amplify). ``run`` does both. Cost: per setting and seed,
-two teachers and 3 × generations students, minus those already stored (the first chain's teacher
+weight decay (no explicit regularizer to amplify). ``analyse`` reads both. Cost: per setting and
+seed, two teachers and 3 × generations students, minus those already stored (the first chain's teacher
 and students are C1's when the settings match).
 """
 
@@ -20,31 +20,23 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from ..engine import theory
-from ..engine.distill import KDWeights
-from ..engine.lab import ModelSpec, chain_specs
+from ..engine.specs import KDWeights, ModelSpec, chain_specs
 from ..engine.stats import paired_differences, three_way
-from .common import (
-    ClaimResult,
-    Plan,
-    base_spec,
-    kd_weights,
-    lab_for,
-    now,
-    settings_and_seeds,
-    unique_specs,
-)
+from .common import ClaimResult, Plan, base_spec, generation_name, kd_weights, settings_and_seeds
 from .config import ChainsConfig
+from .runner import Study
 
 WITH_LABELS, KD_ONLY, NO_DECAY = "labels + KD", "KD only", "labels + KD, no weight decay"
 VARIANTS = (WITH_LABELS, KD_ONLY, NO_DECAY)
 
-RULE = ("the theory predicts that (a) pure self-distillation (KD only) heads for collapse, so "
+RULES = {"C2": (
+    "the theory predicts that (a) pure self-distillation (KD only) heads for collapse, so "
         "after the last generation the student is below its original teacher, and (b) without an "
         "explicit regularizer (no weight decay) there is no gain. C2 holds (a contradicting "
         "example) if in some setting the KD-only chain's last generation is above its teacher "
         "(paired 95% CI above 0) or the first student without weight decay beats its teacher (CI "
         "above 0); fails if in every setting both intervals lie wholly below 0; inconclusive "
-        "otherwise")
+        "otherwise")}
 
 
 class Config(ChainsConfig):
@@ -143,7 +135,7 @@ class Result(ClaimResult):
         """Mean test accuracy (%) over seeds, variants as rows and generations as columns."""
         wide = self.table.pivot_table(index=["dataset", "model", "variant"], columns="generation",
                                       values="test_acc", aggfunc="mean", sort=False)
-        wide.columns = ["teacher" if g == 0 else f"student {g}" for g in wide.columns]
+        wide.columns = [generation_name(g) for g in wide.columns]
         return wide.round(2)
 
     def trained_now(self) -> pd.DataFrame:
@@ -189,22 +181,15 @@ def plan(config: Config) -> Plan:
     return [chain for _, chain in _variant_chains(config)]
 
 
-def run(config: Config) -> Result:
-    started = now()
-    kernel = kernel_study(config)
-    lab = lab_for(config)
-    chains = _variant_chains(config)
-    models = lab.obtain(unique_specs([chain for _, chain in chains]))
-    table = pd.DataFrame([
-        {"dataset": spec.dataset, "model": spec.model, "variant": variant, "seed": spec.seed,
-         "generation": spec.generation, **models[spec.key].row()}
-        for variant, chain in chains for spec in chain])
-    changes = analyse(table)
-    return Result({"C2": verdict(predictions(changes))}, {"C2": RULE}, str(lab.device), started,
-                  kernel=kernel, table=table, changes=changes)
+def analyse(config: Config, study: Study) -> Result:
+    table = pd.DataFrame([study.row(spec, variant=variant)
+                          for variant, chain in _variant_chains(config) for spec in chain])
+    changes = accuracy_changes(table)
+    return Result({"C2": verdict(predictions(changes))}, kernel=kernel_study(config),
+                  table=table, changes=changes)
 
 
-def analyse(table: pd.DataFrame) -> pd.DataFrame:
+def accuracy_changes(table: pd.DataFrame) -> pd.DataFrame:
     """Per setting, variant and student generation: the paired change in test accuracy over the
     chain's own teacher (generation 0) and over the generation before, with 95% intervals."""
     generations = sorted(g for g in table.generation.unique() if g > 0)
@@ -246,7 +231,7 @@ def predictions(changes: pd.DataFrame) -> pd.DataFrame:
 
 
 def verdict(predictions: pd.DataFrame) -> str:
-    """RULE applied to the table of ``predictions``: a contradicting example suffices."""
+    """The rule applied to the table of ``predictions``: a contradicting example suffices."""
     lows = [*predictions.kd_only_last_low, *predictions.no_decay_gain_low]
     highs = [*predictions.kd_only_last_high, *predictions.no_decay_gain_high]
     return three_way(lows, highs, sign=1, need="any")

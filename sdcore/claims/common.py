@@ -1,24 +1,25 @@
 """What every claim module shares: the specs of a config's settings, its lab, and the result face.
 
 A claim module has a ``Config``, ``plan(config)`` (the chains of model specs its notebook needs,
-computed without training or loading anything), ``run(config)`` returning a ``ClaimResult``, and a
-rule per claim it judges. Cost: nothing here trains.
+computed without training or loading anything), ``analyse(config, study)`` returning a
+``ClaimResult`` with a verdict per claim, and ``RULES`` (the rule text of each claim it judges);
+``runner.run`` does the rest. Cost: nothing here trains.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..engine.distill import KDWeights
-from ..engine.lab import Lab, ModelSpec
+from ..engine.lab import Lab
+from ..engine.specs import KDWeights, ModelSpec, Recipe, chain_specs
+from ..engine.speed import Speed, on_device, resolve_device
 from ..engine.store import RunStore
-from ..engine.train import Recipe, Speed, on_device, resolve_device
 from ..paths import data_root, project_root, runs_root
-from .config import ExperimentConfig
+from .config import ChainsConfig, ExperimentConfig
 
 Plan = list[list[ModelSpec]]  # chains: a teacher, then the models distilled from it, in order
 
@@ -42,6 +43,14 @@ def base_spec(config: ExperimentConfig, dataset: str, model: str, seed: int) -> 
 
 def kd_weights(config: ExperimentConfig) -> KDWeights:
     return KDWeights(config.weight_ce, config.weight_kd, config.temperature)
+
+
+def self_distillation_chains(config: ChainsConfig) -> Plan:
+    """Per setting and seed, a teacher and ``generations`` students, each distilled from the one
+    before: the models of claim C1, which the flatness notebooks measure too."""
+    kd = kd_weights(config)
+    return [chain_specs(base_spec(config, *setting), config.generations, kd)
+            for setting in settings_and_seeds(config)]
 
 
 def unique_specs(plan: Plan) -> list[ModelSpec]:
@@ -69,15 +78,21 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def generation_name(generation: int) -> str:
+    """``teacher`` for generation 0, ``student k`` for generation k."""
+    return "teacher" if generation == 0 else f"student {generation}"
+
+
 @dataclass
 class ClaimResult:
-    """The face every claim's result shows the book: a verdict, its rule, a headline and the
-    numbers for each claim the notebook judges; subclasses add their tables."""
+    """The face every claim's result shows the book: a verdict, a headline and the numbers for
+    each claim the notebook judges; subclasses add their tables. ``runner.run`` fills in the
+    rules, the device and when the run started."""
 
     verdicts: dict[str, str]
-    rules: dict[str, str]
-    device: str
-    started: datetime  # when run() began: the record's wall time counts from here
+    rules: dict[str, str] = field(init=False, default_factory=dict)
+    device: str = field(init=False, default="")
+    started: datetime = field(init=False, default_factory=now)  # the record's wall time
 
     def headline(self, claim: str) -> str:
         raise NotImplementedError

@@ -1,8 +1,8 @@
 """Claims C3 and C4 by the loss landscape (Li et al. 2018) of the chains of claim C1.
 
-``run(config)`` takes the teachers and students from the run store (training only what is missing)
-and computes, on a fixed sample of training images without augmentation: 1D loss curves along
-``directions`` filter-normalized random directions per model, a sharpness measure read off them
+The models are the teachers and students of C1, from the run store (trained only if missing);
+``analyse`` computes, on a fixed sample of training images without augmentation: 1D loss curves
+along ``directions`` filter-normalized random directions per model, a sharpness measure read off them
 (the mean rise of the training loss at ±``sharpness_radius``), a 2D surface for the first seed's
 teacher and first student, and the linear interpolation from each teacher to its first student.
 Cost: models × directions × line_points + 2 × plane_points² + seeds × interpolation_points
@@ -17,21 +17,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
-from tqdm import tqdm
 
 from ..engine import landscape
-from . import student_beats_teacher
-from .common import ClaimResult, lab_for, now, unique_specs
+from ..engine.measures import each, random_lines, sharpness
+from .common import ClaimResult, Plan, generation_name, self_distillation_chains
 from .config import ChainsConfig
-from .flatter_minima import flatness_numbers, paired_changes, rank_correlations, verdicts
+from .flatness import flatness_numbers, paired_changes, rank_correlations, verdicts
+from .runner import Study
 
-RULE_C3 = ("holds if in every setting, for every generation, the mean paired change (student − its "
-           "teacher, by seed) of the sharpness (loss rise at ±radius along filter-normalized "
+RULES = {
+    "C3": ("holds if in every setting, for every generation, the mean paired change (student − "
+           "its teacher, by seed) of the sharpness (loss rise at ±radius along filter-normalized "
            "random directions) is < 0 with its 95% interval below 0; fails if some generation's "
-           "interval lies wholly above 0; inconclusive otherwise")
-RULE_C4 = ("holds if, over all models, the sharpness has a negative Spearman correlation with "
+           "interval lies wholly above 0; inconclusive otherwise"),
+    "C4": ("holds if, over all models, the sharpness has a negative Spearman correlation with "
            "test accuracy whose 95% bootstrap interval lies below 0; fails if the interval lies "
-           "wholly above 0; inconclusive otherwise (a correlation supports, not proves, 'why')")
+           "wholly above 0; inconclusive otherwise (a correlation supports, not proves, 'why')")}
+COLUMNS = ["dataset", "model", "seed", "generation", "test_acc", "train_acc", "gap",
+           "sharpness"]  # in the record
 
 
 class Config(ChainsConfig):
@@ -82,63 +85,40 @@ class Result(ClaimResult):
                 f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]")
 
     def numbers(self, claim: str) -> dict[str, Any]:
-        return flatness_numbers(self, claim)
+        return flatness_numbers(self, claim, COLUMNS)
 
 
-def sharpness(curves: list[landscape.Surface], radius: float) -> float:
-    """Mean over directions and both signs of loss(±radius) − loss(0), read off the curves."""
-    rises = []
-    for curve in curves:
-        alphas = curve.coords[0]
-        base = float(np.interp(0.0, alphas, curve.loss))
-        rises += [float(np.interp(s * radius, alphas, curve.loss)) - base for s in (-1, 1)]
-    return float(np.mean(rises))
+def plan(config: Config) -> Plan:
+    return self_distillation_chains(config)  # the models are C1's
 
 
-plan = student_beats_teacher.plan  # the models are C1's
-
-
-def run(config: Config) -> Result:
-    started = now()
-    lab = lab_for(config)
-    chains = plan(config)
-    models = lab.obtain(unique_specs(chains))
+def analyse(config: Config, study: Study) -> Result:
     alphas = np.linspace(-config.line_radius, config.line_radius, config.line_points)
-    rows, lines, planes, interpolations = [], {}, {}, {}
-    bar = tqdm(total=sum(map(len, chains)), desc="landscapes", unit="model", ncols=100)
-    for chain in chains:
-        trained = [models[spec.key] for spec in chain]
-        x, y = lab.training_sample(chain[0], config.landscape_samples)
-        for t in trained:
-            spec = t.spec
-            curves = [landscape.line(t.model, landscape.random_direction(
-                t.model, config.direction_seed + i), alphas, x, y)
-                for i in range(config.directions)]
-            lines[(spec.dataset, spec.model, spec.seed, spec.generation)] = curves
-            m = t.metrics
-            rows.append({"dataset": spec.dataset, "model": spec.model, "seed": spec.seed,
-                         "generation": spec.generation, "test_acc": m["test_acc"],
-                         "train_acc": m["train_acc"], "gap": m["train_acc"] - m["test_acc"],
-                         "sharpness": sharpness(curves, config.sharpness_radius),
-                         "key": t.key})
-            bar.update(1)
-        ts = np.linspace(-config.interpolation_margin, 1 + config.interpolation_margin,
-                         config.interpolation_points)
-        first = chain[0]
-        interpolations[(first.dataset, first.model, first.seed)] = landscape.interpolation(
-            trained[0].model, trained[1].model, ts, x, y)
-        if not planes:
-            grid = np.linspace(-config.plane_radius, config.plane_radius, config.plane_points)
-            for t in trained[:2]:
-                name = "teacher" if t.spec.generation == 0 else "student 1"
-                d1 = landscape.random_direction(t.model, config.direction_seed)
-                d2 = landscape.random_direction(t.model, config.direction_seed + 1)
-                planes[name] = landscape.plane(t.model, d1, d2, grid, grid, x, y)
-    bar.close()
-    table = pd.DataFrame(rows)
+    ts = np.linspace(-config.interpolation_margin, 1 + config.interpolation_margin,
+                     config.interpolation_points)
+    grid = np.linspace(-config.plane_radius, config.plane_radius, config.plane_points)
+    samples = {}  # the landscape sample of each chain's data, taken once
+
+    def sample(spec):
+        if spec.dataset not in samples:
+            samples[spec.dataset] = study.lab.training_sample(spec, config.landscape_samples)
+        return samples[spec.dataset]
+
+    specs = [spec for chain in study.plan for spec in chain]
+    lines = dict(zip([(s.dataset, s.model, s.seed, s.generation) for s in specs], each(
+        specs, lambda s: random_lines(study[s].model, config.directions, config.direction_seed,
+                                      alphas, *sample(s)), "landscapes")))
+    table = pd.DataFrame([{**study.row(s), "sharpness": sharpness(
+        lines[(s.dataset, s.model, s.seed, s.generation)], config.sharpness_radius)}
+        for s in specs])
+    interpolations = {(c[0].dataset, c[0].model, c[0].seed): landscape.interpolation(
+        study[c[0]].model, study[c[1]].model, ts, *sample(c[0])) for c in study.plan}
+    first = study.plan[0]
+    planes = {generation_name(s.generation): landscape.plane(
+        study[s].model, landscape.random_direction(study[s].model, config.direction_seed),
+        landscape.random_direction(study[s].model, config.direction_seed + 1), grid, grid,
+        *sample(s)) for s in first[:2]}
     changes = paired_changes(table, ("sharpness",))
     correlations = rank_correlations(table, ("sharpness",))
-    return Result(verdicts(changes, correlations), {"C3": RULE_C3, "C4": RULE_C4},
-                  str(lab.device), started, table=table, lines=lines,
-                  planes=planes, interpolations=interpolations, changes=changes,
-                  correlations=correlations)
+    return Result(verdicts(changes, correlations), table=table, lines=lines, planes=planes,
+                  interpolations=interpolations, changes=changes, correlations=correlations)

@@ -17,11 +17,11 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import Field
 
-from ..engine.distill import AVERAGES
-from ..engine.lab import ModelSpec, ensemble_key
+from ..engine.specs import AVERAGES, ModelSpec, ensemble_key
 from ..engine.stats import paired_differences, three_way
-from .common import ClaimResult, Plan, base_spec, kd_weights, lab_for, now, unique_specs
+from .common import ClaimResult, Plan, base_spec, kd_weights
 from .config import ExperimentConfig
+from .runner import Study
 
 ROLES = ("teacher", "partner", "ensemble", "student", "ensemble student", "same-init student")
 COMPARISONS = {  # name: (model, baseline), paired by seed
@@ -33,13 +33,14 @@ COMPARISONS = {  # name: (model, baseline), paired by seed
     "ensemble student vs student": ("ensemble student", "student"),
 }
 TESTS = ("student vs ensemble", "same-init vs fresh student")  # the rule's two comparisons
-RULE = ("the multi-view account predicts that (a) the self-distilled student does not exceed the "
+RULES = {"C2": (
+    "the multi-view account predicts that (a) the self-distilled student does not exceed the "
         "explicit ensemble of its teacher and an independent network, and (b) a student started "
         "from the teacher's own initial weights gains less than one started fresh. C2 holds (a "
         "contradicting example) if in some setting the student beats the ensemble (paired 95% CI "
         "of student − ensemble above 0) or the same-init student beats the fresh one (CI of "
         "same-init − fresh above 0); fails if in every setting both predictions are borne out "
-        "(both CIs below 0); inconclusive otherwise")
+        "(both CIs below 0); inconclusive otherwise")}
 
 
 class Config(ExperimentConfig):
@@ -105,30 +106,26 @@ def plan(config: Config) -> Plan:
     return chains
 
 
-def run(config: Config) -> Result:
-    started = now()
-    lab = lab_for(config)
-    models = lab.obtain(unique_specs(plan(config)))
+def analyse(config: Config, study: Study) -> Result:
     rows = []
-    for dataset, model, seed, specs in _all_specs(config):
-        roles = {role: models[spec.key] for role, spec in specs.items()}
-        roles["ensemble"] = lab.ensemble([roles["teacher"], roles["partner"]],
-                                         config.ensemble_average)
-        rows += [{"dataset": dataset, "model": model, "seed": seed, "role": role,
-                  **roles[role].row()} for role in ROLES]
+    for *_, seed, specs in _all_specs(config):
+        roles = {role: study[spec] for role, spec in specs.items()}
+        roles["ensemble"] = study.lab.ensemble([roles["teacher"], roles["partner"]],
+                                               config.ensemble_average)
+        # paired by the setting's seed (a partner is trained with another)
+        rows += [{**roles[role].row(), "seed": seed, "role": role} for role in ROLES]
     table = pd.DataFrame(rows)
-    comparisons = analyse(table)
-    return Result({"C2": verdict(comparisons)}, {"C2": RULE}, str(lab.device), started, table=table,
-                  comparisons=comparisons)
+    comparisons = role_comparisons(table)
+    return Result({"C2": verdict(comparisons)}, table=table, comparisons=comparisons)
 
 
-def analyse(table: pd.DataFrame) -> pd.DataFrame:
+def role_comparisons(table: pd.DataFrame) -> pd.DataFrame:
     """Per setting, the paired differences of COMPARISONS with 95% intervals."""
     return paired_differences(table, "test_acc", "role", COMPARISONS, ["dataset", "model"])
 
 
 def verdict(comparisons: pd.DataFrame) -> str:
-    """RULE applied to the table of ``analyse``: a contradicting example suffices."""
+    """The rule applied to the table of ``role_comparisons``: a counterexample suffices."""
     tests = comparisons[comparisons.comparison.isin(TESTS)]
     return three_way(tests.ci_low, tests.ci_high, sign=1, need="any")
 

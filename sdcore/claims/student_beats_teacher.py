@@ -2,9 +2,8 @@
 
 ``plan(config)`` lists one chain per setting and seed: a teacher on the labels, then
 ``generations`` students, each distilled from the model before it with the same architecture and
-recipe. ``run(config)`` trains or loads them, pairs every student with its own teacher (same seed)
-and gives the mean gain in test accuracy with a 95% interval over seeds. The verdict (``RULE``)
-judges the paper's claim, the first student against its teacher; later generations (born-again
+recipe. ``analyse`` pairs every student with its own teacher (same seed) and gives the mean gain
+in test accuracy with a 95% interval over seeds. The verdict (``RULES``) judges the paper's claim, the first student against its teacher; later generations (born-again
 chains, our extension) are reported beside it and do not gate it. Cost: settings × seeds ×
 (generations + 1) trainings, minus those already in the run store.
 """
@@ -17,24 +16,16 @@ from typing import Any
 import pandas as pd
 from pydantic import Field
 
-from ..engine.lab import chain_specs
 from ..engine.stats import paired_differences, three_way
-from .common import (
-    ClaimResult,
-    Plan,
-    base_spec,
-    kd_weights,
-    lab_for,
-    now,
-    settings_and_seeds,
-    unique_specs,
-)
+from .common import ClaimResult, Plan, generation_name, self_distillation_chains
 from .config import ChainsConfig
+from .runner import Study
 
-RULE = ("holds if in every setting the first student's mean test-accuracy gain over its own "
-        "teacher (paired by seed) has its 95% confidence interval above 0; fails if in some "
-        "setting that interval lies wholly below 0; inconclusive otherwise. Later generations "
-        "(born-again chains, our extension) are reported but do not enter the verdict")
+RULES = {"C1": (
+    "holds if in every setting the first student's mean test-accuracy gain over its own "
+    "teacher (paired by seed) has its 95% confidence interval above 0; fails if in some "
+    "setting that interval lies wholly below 0; inconclusive otherwise. Later generations "
+    "(born-again chains, our extension) are reported but do not enter the verdict")}
 
 
 class Config(ChainsConfig):
@@ -54,7 +45,7 @@ class Result(ClaimResult):
         """Test accuracy (%) with seeds as rows and generations as columns, per setting."""
         wide = self.table.pivot(index=["dataset", "model", "seed"], columns="generation",
                                 values="test_acc")
-        wide.columns = ["teacher" if g == 0 else f"student {g}" for g in wide.columns]
+        wide.columns = [generation_name(g) for g in wide.columns]
         return wide.round(2)
 
     def summary(self) -> str:
@@ -84,28 +75,16 @@ class Result(ClaimResult):
 
 
 def plan(config: Config) -> Plan:
-    kd = kd_weights(config)
-    return [chain_specs(base_spec(config, *setting), config.generations, kd)
-            for setting in settings_and_seeds(config)]
+    return self_distillation_chains(config)
 
 
-def run(config: Config) -> Result:
-    started = now()
-    lab = lab_for(config)
-    chains = plan(config)
-    models = lab.obtain(unique_specs(chains))
-    table = pd.DataFrame([
-        {"dataset": spec.dataset, "model": spec.model, "seed": spec.seed,
-         "generation": spec.generation, **models[spec.key].row(),
-         "gap": models[spec.key].metrics["train_acc"] - models[spec.key].metrics["test_acc"],
-         "wall_s": models[spec.key].metrics["wall_s"]}
-        for chain in chains for spec in chain])
-    gains = analyse(table)
-    return Result({"C1": verdict(gains)}, {"C1": RULE}, str(lab.device), started, table=table,
-                  gains=gains)
+def analyse(config: Config, study: Study) -> Result:
+    table = study.table()
+    gains = paired_gains(table)
+    return Result({"C1": verdict(gains)}, table=table, gains=gains)
 
 
-def analyse(table: pd.DataFrame) -> pd.DataFrame:
+def paired_gains(table: pd.DataFrame) -> pd.DataFrame:
     """Paired gains of each generation over its own teacher and over the original teacher."""
     generations = sorted(g for g in table.generation.unique() if g > 0)
     own = paired_differences(table, "test_acc", "generation",
@@ -122,7 +101,7 @@ def analyse(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def verdict(gains: pd.DataFrame) -> str:
-    """RULE applied to the table of ``analyse``: the first student in every setting."""
+    """The rule applied to the table of ``paired_gains``: the first student in every setting."""
     first = gains[gains.generation == 1]
     return three_way(first.ci_low, first.ci_high)
 

@@ -9,26 +9,15 @@ term's gradient scale independent of T. Costs one teacher forward pass per batch
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .train import BatchLoss, autocast, predict_logits
-
-AVERAGES = ("logits", "probabilities")  # how an ensemble averages its members' predictions
-
-
-@dataclass(frozen=True)
-class KDWeights:
-    """Weights of the student's loss; part of every student's store key."""
-
-    weight_ce: float
-    weight_kd: float
-    temperature: float
-
+from .inference import autocast, predict_logits
+from .specs import AVERAGES, KDWeights
+from .train import BatchLoss
 
 def kd_loss(student_logits: Tensor, teacher_logits: Tensor, labels: Tensor,
             kd: KDWeights) -> Tensor:

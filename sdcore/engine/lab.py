@@ -1,16 +1,14 @@
 """Teachers, students and ensembles, trained once and then loaded from the run store.
 
-A ``ModelSpec`` names everything that determines a trained model (data, subset, architecture,
-recipe, seed, generation, distillation weights, the key of its teacher or of the members of an
-ensemble teacher); its hash is the store key, so any notebook or job asking for the same model gets
-the stored one. ``Lab.obtain(specs)`` loads what is stored and trains what is missing, a generation
-at a time (a student waits for its teacher), several models at once on CUDA (``train.Speed``).
-Cost: one training per model not yet in the store.
+``Lab.obtain(specs)`` loads the stored models of ``specs`` (``specs.ModelSpec``: the key schema)
+and trains the missing ones a stage at a time (``scheduler``: a student after its teacher),
+several at once on CUDA (``speed.Speed``), with one progress bar for the call; ``Lab.ensemble``
+joins models into one. Cost: one training per model not yet in the store, one evaluation of the
+train and test sets per model trained.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,87 +17,16 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from . import scheduler
 from .data import ImageData, load_dataset
-from .distill import AVERAGES, Ensemble, KDWeights, cross_entropy_loss, distillation_loss
+from .distill import Ensemble, cross_entropy_loss, distillation_loss
+from .inference import as_input, evaluate
 from .models import build_model, memory_format
-from .store import RunStore, spec_key
-from .train import Job, Recipe, Speed, TrainingDiverged, as_input, compiled, evaluate, fit_many
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything that determines one trained model."""
-
-    dataset: str
-    train_subset: int
-    image_size: int  # only used by imagefolder datasets, 0 otherwise
-    model: str
-    width: float
-    recipe: Recipe
-    seed: int
-    generation: int = 0  # 0 = teacher trained on labels; k = k-th distilled student
-    kd: KDWeights | None = None
-    teacher: str | None = None  # the teacher's store key, or an ensemble's (``ensemble_key``)
-    init_seed: int | None = None  # seeds the initial weights instead of training_seed
-    test_subset: int = 0  # evaluate on this many test images (0: all of them)
-
-    @property
-    def training_seed(self) -> int:
-        """Seeds initialization, batch order and augmentation: fresh for every generation."""
-        return self.seed * 100 + self.generation
-
-    def as_json(self) -> dict[str, Any]:
-        """The spec as stored; fields added later appear only when set, so older keys stay valid."""
-        spec = dataclasses.asdict(self)
-        for name, unset in LATER_FIELDS.items():
-            if spec[name] == unset:
-                del spec[name]
-        return spec
-
-    @classmethod
-    def from_json(cls, spec: dict[str, Any]) -> "ModelSpec":
-        """The spec that ``as_json`` gave."""
-        kd = spec.get("kd")
-        return cls(**{**spec, "recipe": Recipe(**spec["recipe"]),
-                      "kd": None if kd is None else KDWeights(**kd)})
-
-    @property
-    def key(self) -> str:
-        return spec_key(self.as_json())
-
-    @property
-    def teacher_keys(self) -> list[str]:
-        """The store keys this model is distilled from (an ensemble's members, or one teacher)."""
-        return [] if self.teacher is None else ensemble_members(self.teacher)[0]
-
-    def student(self, teacher_key: str, kd: KDWeights) -> "ModelSpec":
-        return dataclasses.replace(self, generation=self.generation + 1, kd=kd,
-                                   teacher=teacher_key)
-
-
-LATER_FIELDS = {"init_seed": None, "test_subset": 0}  # ModelSpec fields and their unset values
-
-
-def ensemble_key(keys: list[str], average: str) -> str:
-    """The key of an ensemble of stored models: ``k1+k2`` averages logits, ``k1+k2@probabilities``
-    probabilities, so that students of the two are stored apart."""
-    if average not in AVERAGES:
-        raise ValueError(f"unknown average {average!r}; allowed: {', '.join(AVERAGES)}")
-    return "+".join(keys) + ("" if average == "logits" else f"@{average}")
-
-
-def ensemble_members(key: str) -> tuple[list[str], str]:
-    """The member keys and the average of a teacher key (one member for a single model)."""
-    members, _, average = key.partition("@")
-    return members.split("+"), average or "logits"
-
-
-def chain_specs(teacher: ModelSpec, generations: int, kd: KDWeights) -> list[ModelSpec]:
-    """A teacher and ``generations`` students, each distilled from the one before."""
-    specs = [teacher]
-    for _ in range(generations):
-        specs.append(specs[-1].student(specs[-1].key, kd))
-    return specs
+from .progress import Progress
+from .specs import ModelSpec, ensemble_key, ensemble_members
+from .speed import Speed, compiled
+from .store import RunStore
+from .train import Job, TrainingDiverged, fit_many
 
 
 @dataclass
@@ -111,9 +38,15 @@ class Trained:
     trained_now: bool = False
 
     def row(self) -> dict[str, Any]:
-        """The metrics every claim's table records for a model."""
-        return {"test_acc": self.metrics["test_acc"], "train_acc": self.metrics["train_acc"],
-                "trained_now": self.trained_now, "key": self.key}
+        """The row every claim's table records for a model: its setting, seed and generation,
+        accuracy and loss on train and test, the generalization gap, whether this run trained
+        it, its training time (``None`` for an ensemble) and its key."""
+        s, m = self.spec, self.metrics
+        return {"dataset": s.dataset, "model": s.model, "seed": s.seed,
+                "generation": s.generation, "test_acc": m["test_acc"],
+                "train_acc": m["train_acc"], "test_loss": m["test_loss"],
+                "train_loss": m["train_loss"], "gap": m["train_acc"] - m["test_acc"],
+                "trained_now": self.trained_now, "wall_s": m.get("wall_s"), "key": self.key}
 
 
 class MissingModels(LookupError):
@@ -167,55 +100,33 @@ class Lab:
         return self.obtain([spec])[spec.key]
 
     def obtain(self, specs: list[ModelSpec]) -> dict[str, Trained]:
-        """The models of ``specs`` by key: stored ones loaded, missing ones trained a generation
-        at a time (a student after its teachers), ``speed.models_at_once`` together, each once
+        """The models of ``specs`` by key: stored ones loaded, missing ones trained a stage at a
+        time (a student after its teachers), ``speed.models_at_once`` together, each once
         however many processes share the store. A teacher that is not among ``specs`` must be in
         the store."""
         wanted = {spec.key: spec for spec in specs}
-        depth: dict[str, int] = {}
-
-        def level(key: str) -> int:
-            if key not in depth:
-                inner = [level(k) for k in wanted[key].teacher_keys if k in wanted]
-                depth[key] = 1 + max(inner, default=-1)
-            return depth[key]
-
+        missing = [s for s in wanted.values() if not self.store.is_complete(s.key)]
         done: dict[str, Trained] = {}
-        for current in range(1 + max(map(level, wanted), default=-1)):
-            stage = [spec for key, spec in wanted.items() if depth[key] == current]
-            self._train_stage(stage, done)
-            done.update((spec.key, self.load(spec)) for spec in stage if spec.key not in done)
+        progress = None
+        if missing and self.train_missing:
+            progress = Progress(sum(s.recipe.epochs for s in missing),
+                                f"training {len(missing)} of {len(wanted)} models", "epoch")
+        try:
+            for stage in scheduler.stages(list(wanted.values())):
+                scheduler.train_stage(
+                    stage, self.store,
+                    lambda group: done.update((t.key, t) for t in self._train(group, done,
+                                                                               progress)),
+                    self.speed.models_at_once, self.poll_s,
+                    None if self.train_missing else self._refuse_untrained)
+                done.update((s.key, self.load(s)) for s in stage if s.key not in done)
+        finally:
+            if progress is not None:
+                progress.close()
         return {key: done[key] for key in wanted}
 
-    def _train_stage(self, stage: list[ModelSpec], done: dict[str, Trained]) -> None:
-        """Train the models of ``stage`` missing from the store, ``speed.models_at_once`` at a
-        time, each under its run lock; wait for those that another process is training."""
-        pending = [spec for spec in stage if not self.store.is_complete(spec.key)]
-        while pending:
-            if not self.train_missing:
-                self._refuse_untrained(pending)
-            mine, theirs = [], []
-            for spec in pending:
-                if self.store.is_complete(spec.key):
-                    continue
-                lock = self.store.lock(spec.key)
-                if len(mine) < self.speed.models_at_once and lock.try_acquire():
-                    mine.append((spec, lock))
-                else:
-                    theirs.append(spec)
-            if mine:
-                try:
-                    group = [(spec, self.teacher(spec, done)) for spec, _ in mine]
-                    done.update((t.key, t) for t in self._train(group))
-                finally:
-                    for _, lock in mine:
-                        lock.release()
-            elif theirs:
-                time.sleep(self.poll_s)  # trained elsewhere: wait for it to be stored
-            pending = theirs
-
     def _refuse_untrained(self, specs: list[ModelSpec]) -> None:
-        """With ``train_missing`` false: an error naming the missing models nobody is training."""
+        """An error naming the models of ``specs`` that are missing and that nobody trains."""
         missing = [s for s in specs if not self.store.is_complete(s.key)
                    and self.store.lock(s.key).held_elsewhere() is None]
         if missing:
@@ -247,8 +158,11 @@ class Lab:
             members.append(known[key])
         return members[0] if len(keys) == 1 else self.ensemble(members, average, measured=False)
 
-    def _train(self, pending: list[tuple[ModelSpec, Trained | None]]) -> list[Trained]:
-        """Train ``pending`` together (resuming checkpoints) and store each model."""
+    def _train(self, specs: list[ModelSpec], known: dict[str, Trained],
+               progress: Progress | None) -> list[Trained]:
+        """Train ``specs`` together (resuming checkpoints; their teachers from ``known`` or the
+        store) and store each model."""
+        pending = [(spec, self.teacher(spec, known)) for spec in specs]
         jobs = []
         for spec, teacher in pending:
             data = self.data(spec)
@@ -257,12 +171,10 @@ class Lab:
                 None if spec.recipe.augment else data.train_x, self.speed.eval_batch))
             self.store.begin(spec.key, spec.as_json())
             jobs.append(Job(self.new_model(spec), data, spec.recipe, spec.training_seed, loss,
-                            self.store.checkpoint_path(spec.key),
-                            f"{spec.dataset} · {spec.model} · seed {spec.seed} · generation "
-                            f"{spec.generation}"))
+                            self.store.checkpoint_path(spec.key), spec.label))
         start = time.perf_counter()
         try:
-            histories = fit_many(jobs, self.speed)
+            histories = fit_many(jobs, self.speed, progress)
         except TrainingDiverged as err:  # store those that finished, then stop
             self._store(pending, jobs, err.histories, time.perf_counter() - start)
             raise

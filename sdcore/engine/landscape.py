@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.func import functional_call
 
-from .train import eval_mode
+from .inference import eval_mode
 
 Direction = dict[str, Tensor]  # keyed by trainable parameter name, shaped like the parameter
 Coords = np.ndarray | Sequence[float]

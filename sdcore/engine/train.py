@@ -18,7 +18,6 @@ distilling online).
 
 from __future__ import annotations
 
-import math
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -27,12 +26,14 @@ from typing import Callable, Iterator
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
-from tqdm import tqdm
 
 from .data import ImageData, random_crop_flip
+from .inference import as_input, autocast
 from .models import memory_format
+from .progress import Progress
+from .specs import Recipe
+from .speed import PLAIN, Speed, compiled, cudnn_benchmark, on_device
 from .store import atomic_torch_save
 
 # (logits, labels, inputs, indices of the batch's images in the training set) -> loss
@@ -46,109 +47,6 @@ class TrainingDiverged(RuntimeError):
     def __init__(self, message: str, histories: list | None = None):
         super().__init__(message)
         self.histories = histories
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How a model is trained; part of every run's store key."""
-
-    epochs: int
-    batch_size: int
-    lr: float
-    momentum: float
-    nesterov: bool
-    weight_decay: float  # applied to weights with 2+ dimensions; BatchNorm and biases get none
-    schedule: str  # "cosine" (per step, to 0) or "step" (x0.1 at 50% and 75% of the epochs)
-    augment: bool
-
-    def lr_at(self, step: int, steps_per_epoch: int) -> float:
-        if self.schedule == "cosine":
-            return self.lr * 0.5 * (1 + math.cos(math.pi * step / (self.epochs * steps_per_epoch)))
-        epoch = step // steps_per_epoch
-        return self.lr * 0.1 ** sum(epoch >= f * self.epochs for f in (0.5, 0.75))
-
-
-@dataclass(frozen=True)
-class Speed:
-    """How models train on CUDA. Not part of any recipe or store key; the CPU ignores it."""
-
-    cuda_graphs: bool = True  # capture each model's training step once as a CUDA graph
-    models_at_once: int = 4  # models trained together, in lockstep, one CUDA stream each
-    cudnn_benchmark: bool = True  # let cuDNN time its convolution algorithms once per shape
-    eval_batch: int = 1024  # images per forward pass when evaluating or caching teacher logits
-    checkpoint_s: float = 60.0  # seconds between checkpoints (0: after every epoch)
-    # torch.compile each trained model's forward pass and an online teacher's; compiled once per
-    # architecture and input shape, in the warm-up steps before the graph capture
-    torch_compile: bool = False
-
-    def __post_init__(self) -> None:
-        if self.models_at_once < 1 or self.eval_batch < 1 or self.checkpoint_s < 0:
-            raise ValueError(f"invalid {self}: models_at_once and eval_batch must be ≥ 1, "
-                             "checkpoint_s ≥ 0")
-
-
-# The loop every device ran before the CUDA speed-ups, and the one the CPU always runs.
-PLAIN = Speed(cuda_graphs=False, models_at_once=1, cudnn_benchmark=False, eval_batch=256,
-              checkpoint_s=0.0)
-
-
-def compiled(model: nn.Module, speed: Speed) -> nn.Module:
-    """``model`` through ``torch.compile`` (TorchInductor, static shapes) if
-    ``speed.torch_compile``, else ``model`` itself; the compiled module shares its parameters."""
-    return torch.compile(model, dynamic=False) if speed.torch_compile else model
-
-
-def on_device(speed: Speed, device: torch.device) -> Speed:
-    """``speed`` on CUDA, ``PLAIN`` elsewhere."""
-    return speed if device.type == "cuda" else PLAIN
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available here")
-    return device
-
-
-def autocast(device: torch.device, cache: bool = True):
-    """bf16 autocast on CUDA, nothing elsewhere; ``cache=False`` inside CUDA graph capture."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=cache)
-    return nullcontext()
-
-
-def as_input(x: Tensor, layout: torch.memory_format = torch.contiguous_format) -> Tensor:
-    """uint8 images to the float inputs models take, in the model's memory layout."""
-    return x.float().contiguous(memory_format=layout)
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode, restoring its previous mode afterwards."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
-
-
-@torch.inference_mode()
-def predict_logits(model: nn.Module, x: Tensor, batch_size: int = 256) -> Tensor:
-    """Float32 logits of ``model`` (in eval mode) for uint8 images ``x``, on ``x``'s device."""
-    layout = memory_format(model, x.device)
-    with eval_mode(model), autocast(x.device):
-        return torch.cat([model(as_input(x[i:i + batch_size], layout)).float()
-                          for i in range(0, len(x), batch_size)])
-
-
-def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 256) -> dict[str, float]:
-    """Accuracy (%) and mean cross-entropy of ``model`` on images ``x`` with labels ``y``."""
-    logits = predict_logits(model, x, batch_size)
-    return {"accuracy": 100.0 * (logits.argmax(1) == y).float().mean().item(),
-            "loss": F.cross_entropy(logits, y).item()}
 
 
 def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
@@ -171,17 +69,6 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-@contextmanager
-def cudnn_benchmark(enabled: bool) -> Iterator[None]:
-    """Set ``torch.backends.cudnn.benchmark`` for the block, restoring it afterwards."""
-    before = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = enabled
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.benchmark = before
 
 
 @dataclass
@@ -416,31 +303,42 @@ def fit(model: nn.Module, data: ImageData, recipe: Recipe, seed: int, loss_fn: B
     return fit_many([Job(model, data, recipe, seed, loss_fn, checkpoint, desc)], speed)[0]
 
 
-def fit_many(jobs: list[Job], speed: Speed = PLAIN) -> list[list[dict[str, float]]]:
+def fit_many(jobs: list[Job], speed: Speed = PLAIN,
+             progress: Progress | None = None) -> list[list[dict[str, float]]]:
     """Train every job and return each one's per-epoch history; models are left in eval mode.
 
     On CUDA all jobs train together (keep them to ``speed.models_at_once``); elsewhere one after
     another with the plain loop, on ``CPU_TRAINING_THREADS`` threads. A job whose loss turns NaN
     or infinite stops; the others finish, then ``TrainingDiverged`` is raised with their
-    histories.
+    histories. Each epoch advances ``progress`` (by default a bar of its own over the jobs).
     """
     if not jobs:
         return []
     device = jobs[0].data.train_x.device
     speed = on_device(speed, device)
-    if device.type != "cuda":
-        runs = [_Run(job, speed) for job in jobs]
-        with torch_threads(CPU_TRAINING_THREADS):
-            for run in runs:
-                _train_together([run], run.job.desc)
-                if run.error is not None:
-                    break
-    else:
-        with cudnn_benchmark(speed.cudnn_benchmark):
-            runs = [_Run(job, speed, cuda_graph if speed.cuda_graphs else None) for job in jobs]
-            desc = jobs[0].desc + (f" (+{len(jobs) - 1} more at once)" if len(jobs) > 1 else "")
-            _train_together(runs, desc)
-            torch.cuda.synchronize(device)
+    with cudnn_benchmark(speed.cudnn_benchmark) if device.type == "cuda" else nullcontext():
+        graphs = cuda_graph if device.type == "cuda" and speed.cuda_graphs else None
+        runs = [_Run(job, speed, graphs) for job in jobs]
+        own = progress is None
+        if own:
+            desc = jobs[0].desc + (f" (+{len(jobs) - 1} more)" if len(jobs) > 1 else "")
+            progress = Progress(sum(r.recipe.epochs for r in runs), desc, "epoch")
+        resumed = sum(len(r.history) for r in runs)  # epochs that checkpoints already hold
+        if resumed:
+            progress.update(resumed)
+        try:
+            if device.type != "cuda":
+                with torch_threads(CPU_TRAINING_THREADS):
+                    for run in runs:
+                        _train_together([run], progress)
+                        if run.error is not None:
+                            break
+            else:
+                _train_together(runs, progress)
+                torch.cuda.synchronize(device)
+        finally:
+            if own:
+                progress.close()
     errors = [run.error for run in runs if run.error is not None]
     if errors:
         others = f" ({len(errors) - 1} more diverged)" if len(errors) > 1 else ""
@@ -449,10 +347,8 @@ def fit_many(jobs: list[Job], speed: Speed = PLAIN) -> list[list[dict[str, float
     return [run.history for run in runs]
 
 
-def _train_together(runs: list[_Run], desc: str) -> None:
+def _train_together(runs: list[_Run], progress: Progress) -> None:
     """Step ``runs`` round-robin until each has trained all its epochs or diverged."""
-    bar = tqdm(total=sum(r.recipe.epochs for r in runs), initial=sum(len(r.history) for r in runs),
-               desc=desc, unit="epoch", mininterval=0, leave=True, dynamic_ncols=False, ncols=100)
     active = [r for r in runs if not r.done]
     for run in active:
         if run.graphed:
@@ -468,10 +364,9 @@ def _train_together(runs: list[_Run], desc: str) -> None:
                     continue
             if ended_epoch:
                 last = run.history[-1]
-                bar.set_postfix(loss=f"{last['loss']:.3f}", acc=f"{last['train_acc']:.1f}")
-                bar.update(1)
+                progress.update(1, model=run.job.desc, loss=f"{last['loss']:.3f}",
+                                acc=f"{last['train_acc']:.1f}")
         active = [r for r in active if not r.done and r.error is None]
-    bar.close()
     for run in runs:
         run.release()
         run.model.eval()

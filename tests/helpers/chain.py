@@ -12,7 +12,8 @@ from pathlib import Path
 
 from sdcore.claims import student_beats_teacher
 from sdcore.claims.common import base_spec, kd_weights, lab_for
-from sdcore.engine.lab import Lab, ModelSpec, Trained, chain_specs
+from sdcore.engine.lab import Lab, Trained
+from sdcore.engine.specs import ModelSpec, chain_specs
 
 CHAIN = {"datasets": ["synthetic"], "models": ["resnet8"], "width": 0.5, "train_subset": 600,
          "batch_size": 100, "epochs": 30, "seeds": 1, "first_seed": 7, "generations": 1,

@@ -1,0 +1,58 @@
+"""The one runner every claim notebook goes through: ``run(module, config)``.
+
+It does what every claim shares: the device, the run store and the lab (``common.lab_for``), the
+claim's plan, training or loading its models, the standard per-model rows, and when the result
+was made, on which device and by which rules. The claim module contributes the rest: ``Config``,
+``plan(config)``, ``analyse(config, study)`` and ``RULES``. Cost: the claim's trainings (minus
+those already stored) and its analysis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import pandas as pd
+
+from ..engine.lab import Lab, Trained
+from ..engine.specs import ModelSpec
+from .common import ClaimResult, Plan, lab_for, now, unique_specs
+from .config import ExperimentConfig
+
+
+@dataclass
+class Study:
+    """What ``analyse`` works on: the lab, the plan and every planned model, trained or loaded."""
+
+    lab: Lab
+    plan: Plan
+    models: dict[str, Trained]  # by store key
+
+    def __getitem__(self, spec: ModelSpec) -> Trained:
+        return self.models[spec.key]
+
+    def row(self, spec: ModelSpec, **labels: Any) -> dict[str, Any]:
+        """The standard row of ``spec``'s model (``Trained.row``), ``labels`` after its
+        setting, seed and generation."""
+        row = self[spec].row()
+        head = {k: row.pop(k) for k in ("dataset", "model", "seed", "generation")}
+        return {**head, **labels, **row}
+
+    def table(self) -> pd.DataFrame:
+        """The standard rows of every planned model, each once, in plan order."""
+        return pd.DataFrame([self.row(spec) for spec in unique_specs(self.plan)])
+
+
+def run(module: ModuleType, config: ExperimentConfig) -> ClaimResult:
+    """Run claim ``module`` (its plan, then its analysis) with ``config``."""
+    started = now()
+    lab = lab_for(config)
+    plan = module.plan(config)
+    study = Study(lab, plan, lab.obtain(unique_specs(plan)))
+    result = module.analyse(config, study)
+    missing = set(module.RULES) ^ set(result.verdicts)
+    if missing:
+        raise ValueError(f"{module.__name__}: verdicts and RULES differ in {sorted(missing)}")
+    result.rules, result.device, result.started = dict(module.RULES), str(lab.device), started
+    return result
