@@ -1,11 +1,15 @@
 """Command line: ``python -m sdcore COMMAND``.
 
-- ``reproduce --profile P [--only NAME ...] [--no-build] [--output DIR] [--executor E ...]``:
-  (train the profile's models as jobs, then) run the notebooks with papermill and build the book;
+- ``reproduce --profile P [--all] [--only NAME ...] [--no-build] [--output DIR] [--executor E ...]``:
+  (train the profile's models as jobs, then) run the notebooks that are not current with papermill
+  and build the book;
+- ``status [--profile P ...] [--check]``: each notebook's results at each profile: fresh, stale
+  (and what changed) or missing;
 - ``plan --profile P [--only NAME ...]``: every model the notebooks need, its state and cost;
 - ``train --profile P --executor local|slurm|debug [...]``: train what the plan is missing;
 - ``parameters --profile P NAME``: print a notebook's merged parameters (for ``papermill -f``);
-- ``parameters-cells``: rewrite every notebook's parameters cell from its config.
+- ``parameters-cells``: rewrite every notebook's parameters cell from its config;
+- ``new-claim NAME --claim ID [--statement TEXT]``: scaffold and register a claim notebook.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from .paths import project_root
 from .plan import UnitsError, load_units, plan_table, profile_plan, summary
 from .profiles import ProfileError, merged
 from .reproduce import ReproduceError, reproduce, write_parameters_cells
+from .scaffold import ScaffoldError, new_claim
+from .status import report, statuses
 
 NAMES = [nb.name for nb in NOTEBOOKS]
 UNITS = ("benchmarks/gpu_check_h100.json", "fast, 4 at once")  # measured per-model-epoch seconds
@@ -76,6 +82,10 @@ def parser() -> argparse.ArgumentParser:
     rep = commands.add_parser("reproduce", help="run the claim notebooks with papermill, then "
                               "build the book into _build/html")
     add_profile(rep)
+    rep.add_argument("--all", action="store_true", dest="everything",
+                     help="run every notebook, current or not (default: only those whose "
+                     "records are stale or missing, or whose page shows another run; see "
+                     "status)")
     rep.add_argument("--no-build", action="store_true", help="skip the book build")
     rep.add_argument("--output", type=Path, metavar="DIR",
                      help="write the executed notebooks into DIR instead of replacing the book's "
@@ -100,8 +110,24 @@ def parser() -> argparse.ArgumentParser:
     add_profile(par, only=False)
     par.add_argument("notebook", choices=NAMES, metavar="NOTEBOOK", help="one of: "
                      + ", ".join(NAMES))
+    sta = commands.add_parser("status", help="whether each notebook's results at each profile "
+                              "are fresh, stale (naming what changed: parameters, rule, code, "
+                              "data, models) or missing")
+    sta.add_argument("--profile", nargs="+", metavar="P",
+                     help="these profiles (default: every profile with results)")
+    sta.add_argument("--check", action="store_true",
+                     help="exit with status 1 if any notebook is stale or missing")
     commands.add_parser("parameters-cells", help="rewrite every notebook's parameters cell from "
                         "its config, with the cpu profile's values as defaults")
+    new = commands.add_parser("new-claim", help="scaffold a claim notebook: its module in "
+                              "sdcore/claims/, the notebook in book/claims/, a parameters file "
+                              "per profile; register it and regenerate _toc.yml")
+    new.add_argument("name", help="notebook name, e.g. wider_students (numbered after the last "
+                     "notebook) or 05_wider_students")
+    new.add_argument("--claim", action="append", required=True, dest="claims", metavar="ID",
+                     help="a claim it judges, e.g. C1 or a new C5 (repeat for more; the first is "
+                     "its main one)")
+    new.add_argument("--statement", default="", help="the claim's statement, for a new claim id")
     return main
 
 
@@ -126,18 +152,27 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "reproduce":
             jobs = None if args.executor is None else options(args)
             reproduce(args.profile, args.only, build=not args.no_build, output=args.output,
-                      jobs=jobs, logs=args.logs)
+                      jobs=jobs, logs=args.logs, everything=args.everything)
         elif args.command == "plan":
             print_plan(args, root)
         elif args.command == "train":
             train(root, args.profile, options(args), args.only, args.logs, not args.no_wait)
+        elif args.command == "status":
+            rows = statuses(root, args.profile)
+            print(report(rows))
+            if args.check and any(state.state != "fresh" for *_, state in rows):
+                return 1
         elif args.command == "parameters":
             print(yaml.safe_dump(merged(root, args.profile, args.notebook), sort_keys=False),
                   end="")
+        elif args.command == "new-claim":
+            for path in new_claim(root, args.name, args.claims, args.statement):
+                print(f"wrote {path.relative_to(root)}")
         else:
             changed = write_parameters_cells(root)
             print(f"rewrote: {', '.join(changed)}" if changed else "every cell is up to date")
-    except (ReproduceError, ProfileError, DispatchError, MissingModels, UnitsError) as err:
+    except (ReproduceError, ProfileError, DispatchError, MissingModels, UnitsError,
+            ScaffoldError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -2,8 +2,8 @@
 
 The shared file holds the keys every notebook of the profile has in common (data, model, recipe,
 seeds, device); a notebook's file adds its own keys and overrides shared ones. Papermill takes both
-in order (``-f parameters/P/_shared.yaml -f parameters/P/<notebook>.yaml``); ``merged`` gives the
-result. Cost: reading two small YAML files.
+in order (``-f parameters/<profile>/_shared.yaml -f parameters/<profile>/<notebook>.yaml``);
+``merged`` gives the result. Cost: reading two small YAML files.
 """
 
 from __future__ import annotations

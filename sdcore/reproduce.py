@@ -1,12 +1,16 @@
-"""The papermill driver: run every claim notebook of a profile, then build the book.
+"""The papermill driver: run the claim notebooks of a profile that are not current, then build.
 
-``reproduce(profile)`` executes the registry's notebooks in order, each with its profile's merged
-parameters (``profiles.merged``: ``_shared.yaml`` under the notebook's own file, written to
+``reproduce(profile)`` takes the registry's notebooks in order and runs each one whose results
+are not current (``report.fingerprint``: its records are stale or missing, or the page does not
+show that run), or every one with ``everything``, each with its profile's merged parameters
+(``profiles.merged``: ``_shared.yaml`` under the notebook's own file, written to
 ``_build/parameters/<profile>/`` and printed), in a kernel named explicitly and with its output
 logged. A notebook that fails stops the run with its name and cell; its partial output is kept
 under ``_build/papermill/`` and the committed notebook is left as it was. Executed notebooks replace
-those in ``book/claims/`` (atomically, papermill's injected-parameters cell collapsed), then
-``jupyter-book build . -W`` makes ``_build/html``, and every internal link of it is checked.
+those in ``book/claims/`` (atomically, papermill's injected-parameters cell collapsed, the run's
+fingerprint stamped in the metadata), then ``jupyter-book build . -W`` makes ``_build/html``, and
+every internal link of it is checked. What ran and how long it took goes to
+``results/<profile>/reproduce.json``.
 """
 
 from __future__ import annotations
@@ -15,18 +19,22 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
 from .claims import NOTEBOOKS
 from .claims import notebook as notebook_entry
 from .dispatch import Options, train
+from .engine.store import atomic_write_json
 from .linkcheck import broken_links
 from .paths import project_root
 from .profiles import ProfileError, merged, parameter_files, read_mapping
+from .report.fingerprint import digest, notebook_freshness
 from .report.notebook import parameters_cell
+from .report.records import latest_record, read_records
 
 KERNEL = "python3"
 
@@ -45,9 +53,25 @@ def merged_parameters_file(root: Path, profile: str, notebook: str) -> Path:
     return path
 
 
+@contextmanager
+def checkout_first(root: Path) -> Iterator[None]:
+    """Put ``root`` first on ``PYTHONPATH`` for the block, so that the kernels and the book
+    build it starts import the checkout's own sdcore, whatever is installed."""
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), before]))
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = before
+
+
 def execute(notebook: Path, parameters: Path, root: Path, dest: Path | None = None) -> Path:
     """Run ``notebook`` with ``parameters`` through papermill; if it succeeds, write the executed
-    notebook to ``dest`` (default: replace ``notebook``)."""
+    notebook to ``dest`` (default: replace ``notebook``), the stamp of the run it made
+    (``run_stamp``) in its ``sdcore`` metadata."""
     import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -56,9 +80,10 @@ def execute(notebook: Path, parameters: Path, root: Path, dest: Path | None = No
     out = root / "_build" / "papermill" / notebook.name
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        papermill.execute_notebook(str(notebook), str(out), parameters=params,
-                                   kernel_name=KERNEL, log_output=True, progress_bar=False,
-                                   cwd=str(root))
+        with checkout_first(root):
+            papermill.execute_notebook(str(notebook), str(out), parameters=params,
+                                       kernel_name=KERNEL, log_output=True, progress_bar=False,
+                                       cwd=str(root))
     except PapermillExecutionError as err:
         raise ReproduceError(
             f"notebook {notebook.stem} failed in cell {err.cell_index} ({err.ename}: "
@@ -66,7 +91,9 @@ def execute(notebook: Path, parameters: Path, root: Path, dest: Path | None = No
     dest = dest or notebook
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
-    nbformat.write(collapse_injected_parameters(nbformat.read(out, as_version=4)), tmp)
+    executed = collapse_injected_parameters(nbformat.read(out, as_version=4))
+    executed.metadata["sdcore"] = run_stamp(root, params.get("profile", ""), notebook.stem)
+    nbformat.write(executed, tmp)
     os.replace(tmp, dest)
     return dest
 
@@ -103,19 +130,53 @@ def build_book(root: Path) -> None:
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(root), "-W", "-n",
            "--keep-going"]
     print("$", " ".join(cmd), flush=True)
-    if subprocess.run(cmd, cwd=root).returncode != 0:
+    with checkout_first(root):  # the book's extension (dashboard, badges) imports sdcore
+        built = subprocess.run(cmd, cwd=root).returncode == 0
+    if not built:
         raise ReproduceError("jupyter-book build failed (warnings count as errors); see above")
     broken = broken_links(root / "_build" / "html")
     if broken:
         raise ReproduceError("broken internal links in the built book:\n  " + "\n  ".join(broken))
 
 
+def page_stamp(page: Path) -> dict[str, Any] | None:
+    """The ``sdcore`` metadata of an executed notebook: the profile and fingerprint of its run."""
+    import nbformat
+    try:
+        return nbformat.read(page, as_version=4).metadata.get("sdcore")
+    except (OSError, ValueError):
+        return None
+
+
+def run_stamp(root: Path, profile: str, name: str) -> dict[str, Any]:
+    """The stamp of notebook ``name``'s latest run at ``profile``: its record's fingerprint."""
+    record = latest_record(read_records(root), name, notebook_entry(name).claims[0], profile)
+    made_by = (record or {}).get("fingerprint")
+    return {"profile": profile, "fingerprint": None if made_by is None else digest(made_by)}
+
+
+def why_run(root: Path, profile: str, name: str, page: Path) -> str | None:
+    """Why notebook ``name`` must run at ``profile`` to update ``page``, or None if it is
+    current: its records fresh, and the page showing that run."""
+    state = notebook_freshness(read_records(root), root, profile, name)
+    if state.state != "fresh":
+        return state.describe()
+    if page_stamp(page) != run_stamp(root, profile, name):
+        return f"fresh records, but {page.relative_to(root) if page.is_relative_to(root) else page}"\
+               f" does not show that run"
+    return None
+
+
 def reproduce(profile: str, only: list[str] | None = None, build: bool = True,
               root: Path | None = None, output: Path | None = None,
-              jobs: Options | None = None, logs: Path | None = None) -> None:
-    """Run the notebooks of ``profile`` (``only`` these), replacing those of the book and building
-    it; with ``output``, write the executed notebooks there instead and build nothing. With
-    ``jobs``, the models are first trained as jobs (``dispatch.train``), so the notebooks load."""
+              jobs: Options | None = None, logs: Path | None = None,
+              everything: bool = False) -> list[str]:
+    """Run the notebooks of ``profile`` (``only`` these) that are not current, or all of them
+    with ``everything`` (``only`` names notebooks to run whatever their state), replacing those
+    of the book and building it; with ``output``, write the executed notebooks there instead and
+    build nothing. With ``jobs``, the models are first trained as jobs (``dispatch.train``), so
+    the notebooks load. Returns the notebooks that ran."""
+    start = time.perf_counter()
     root = root or project_root()
     names = [nb.name for nb in NOTEBOOKS]
     unknown = sorted(set(only or []) - set(names))
@@ -127,14 +188,31 @@ def reproduce(profile: str, only: list[str] | None = None, build: bool = True,
         files = {name: merged_parameters_file(root, profile, name) for name in selected}
     except ProfileError as err:
         raise ReproduceError(str(err)) from None
-    if jobs is not None:
-        train(root, profile, jobs, selected, logs, wait=True)
+    pages = {name: root / f"{notebook_entry(name).path}.ipynb" for name in selected}
+    dests = {name: pages[name] if output is None else output / pages[name].name
+             for name in selected}
+    todo = []
     for name in selected:
-        start = time.perf_counter()
-        notebook = root / f"{notebook_entry(name).path}.ipynb"
+        why = "asked for" if everything or only else why_run(root, profile, name, dests[name])
+        print(f"== {name} ({profile}): " + (f"runs ({why})" if why else "current, skipped"),
+              flush=True)
+        if why:
+            todo.append(name)
+    if jobs is not None and todo:
+        train(root, profile, jobs, todo, logs, wait=True)
+    seconds = {}
+    for name in todo:
+        began = time.perf_counter()
         print(f"== {name} ({profile}), parameters {files[name].relative_to(root)}", flush=True)
-        execute(notebook, files[name], root, None if output is None else output / notebook.name)
-        print(f"== {name} done in {time.perf_counter() - start:.0f} s", flush=True)
+        execute(pages[name], files[name], root, dests[name])
+        seconds[name] = round(time.perf_counter() - began, 1)
+        print(f"== {name} done in {seconds[name]:.0f} s", flush=True)
     if build and output is None:
         build_book(root)
         print(f"book: {root / '_build' / 'html' / 'index.html'}")
+    atomic_write_json({"profile": profile, "ran": seconds,
+                       "skipped": [n for n in selected if n not in todo],
+                       "build": build and output is None,
+                       "wall_s": round(time.perf_counter() - start, 1)},
+                      root / "results" / profile / "reproduce.json")
+    return todo

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import completed_runs
@@ -41,9 +42,9 @@ def test_smoke_profile_runs_every_notebook_and_builds_the_book(smoke_book):
         assert all(c.get("outputs") is not None for c in cells if c["cell_type"] == "code")
         injected = [c for c in cells if "injected-parameters" in c["metadata"].get("tags", [])]
         assert len(injected) == 1 and "hide-cell" in injected[0]["metadata"]["tags"], notebook
-    c2 = {json.loads(p.read_text())["notebook"]
-          for p in (copy / "results" / "smoke").glob("*.json")
-          if json.loads(p.read_text())["claim"] == "C2"}
+    c2 = {r["notebook"] for r in map(json.loads, map(Path.read_text, (copy / "results" /
+                                                                    "smoke").glob("*.json")))
+          if r.get("claim") == "C2"}
     assert c2 == {nb.name for nb in notebooks_of("C2")}
     html = copy / "_build" / "html"
     intro = (html / "book" / "intro.html").read_text()

@@ -1,4 +1,4 @@
-"""sdcore.curvature versus the exact Hessian of a tiny float64 MLP and PyHessian on a CNN."""
+"""sdcore.engine.curvature versus the exact Hessian of a tiny float64 MLP and PyHessian on a CNN."""
 
 from __future__ import annotations
 

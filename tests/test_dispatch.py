@@ -167,15 +167,33 @@ def test_locks_know_their_holders_and_take_over_the_dead(tmp_path, monkeypatch):
     assert RunLock(tmp_path / "bare").try_acquire()
 
 
+def signal_once_training_has_begun(store: RunStore, job: submitit.Job,
+                                   timeout_s: float = 600) -> None:
+    """Send the job's training process the signal a time limit sends (SIGUSR2) once a model has
+    written a checkpoint (it has trained an epoch), whatever the machine's speed; the process is
+    the holder named in that model's run lock."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not job.done():
+        for checkpoint in store.root.glob("*/checkpoint.pt"):
+            owner = store.lock(checkpoint.parent.name).held_elsewhere()
+            if owner is not None:
+                os.kill(int(owner["pid"]), signal.SIGUSR2)
+                return
+        time.sleep(0.05)
+    raise AssertionError("the job ended or stalled before any model wrote a checkpoint")
+
+
 def test_a_timed_out_job_is_requeued_and_ends_with_the_same_weights(project_copy, tmp_path):
-    """submitit's local executor signals the job before its time limit; the job checkpoints,
-    is requeued, resumes from the run store's checkpoints and ends as an uninterrupted run."""
+    """A job signalled as its time limit would signal it checkpoints, is requeued, resumes from
+    the run store's checkpoints and ends as an uninterrupted run. The signal is sent on
+    progress (a checkpoint written), not after a fixed time, so machine speed does not matter."""
     params = project_copy / "parameters" / "smoke" / "_shared.yaml"
-    params.write_text(params.read_text().replace("epochs: 2", "epochs: 40"))
+    params.write_text(params.read_text().replace("epochs: 2", "epochs: 12"))
     chain = profile_chains(project_copy, "smoke")[0]
-    executor = submitit.LocalExecutor(folder=tmp_path / "jobs", max_num_timeout=10)
-    executor.update_parameters(timeout_min=0.2, signal_delay_s=4)  # a signal every 8 s
+    executor = submitit.LocalExecutor(folder=tmp_path / "jobs", max_num_timeout=3)
+    executor.update_parameters(timeout_min=60)  # never reached: the test sends the signal
     job = executor.submit(TrainChain(project_copy, "smoke", 0, threads=1))
+    signal_once_training_has_begun(chain.store, job)
     trained = job.result()
     log = job.stdout() + job.stderr()
     assert "Requeued job" in log, log[-2000:]

@@ -1,4 +1,4 @@
-"""sdcore.landscape versus models whose weights are moved or averaged by hand (tiny, CPU)."""
+"""sdcore.engine.landscape versus models whose weights are moved or averaged by hand (tiny, CPU)."""
 
 from __future__ import annotations
 

@@ -38,3 +38,20 @@ def test_layers_import_only_downwards(layer):
         imported = sdcore_imports(path) - {layer} - LEAVES - {"__init__"}
         imported = {m for m in imported if (PACKAGE / m).is_dir() or m in ALLOWED}
         assert imported <= ALLOWED[layer], f"{path.name} imports {imported - ALLOWED[layer]}"
+
+
+def test_no_claim_module_imports_another():
+    """What claims share lives in claims/common.py, runner.py, flatness.py and the engine."""
+    from sdcore.claims import NOTEBOOKS, module_name
+
+    claim_modules = {module_name(nb.name) for nb in NOTEBOOKS}
+    for name in claim_modules:
+        tree = ast.parse((PACKAGE / "claims" / f"{name}.py").read_text())
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                module = (node.module or "").split(".")[-1]
+                imported |= {module} | {a.name for a in node.names}
+            elif isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[-1] for a in node.names}
+        assert not imported & (claim_modules - {name}), (name, imported & claim_modules)

@@ -5,8 +5,12 @@ configs, thin code cells, and file paths in the docs that exist."""
 from __future__ import annotations
 
 import ast
+import importlib
+import importlib.util
+import io
 import re
 import subprocess
+import tokenize
 from pathlib import Path
 
 import nbformat
@@ -92,27 +96,97 @@ def test_no_notebook_name_is_spelled_outside_the_registry():
         assert not found, f"{name} spells {found}; take names from sdcore.claims"
 
 
-PATH_PATTERN = re.compile(r"`((?:book|sdcore|parameters|experiments|benchmarks|results|tests)"
-                          r"/[\w./<>-]*)`")
+PATH_PATTERN = re.compile(r"(?<![\w/.<>-])((?:book|sdcore|parameters|experiments|benchmarks|"
+                          r"results|tests)/[\w./<>*{}-]*[\w>}*])")
+MODULE_PATTERN = re.compile(r"(?<![\w./])(sdcore(?:\.\w+)+)")
+PROSE = {"parameters/buffers"}  # words that look like paths
 
 
 def named_paths(text: str) -> list[str]:
-    """Backquoted repository paths named in ``text`` (placeholders like <profile> skipped)."""
-    return [p.rstrip("/.") for p in PATH_PATTERN.findall(text) if "<" not in p]
+    """Repository paths named in ``text`` (placeholders like <profile> or * skipped)."""
+    return [p.rstrip("/.") for p in PATH_PATTERN.findall(text)
+            if not set("<>*{}") & set(p) and p.rstrip("/.") not in PROSE]
 
 
-def test_every_file_path_named_in_the_docs_exists():
-    docs = [ROOT / "README.md", *(ROOT / "book").glob("*.md")]
-    texts = {str(p.relative_to(ROOT)): p.read_text() for p in docs}
-    texts["_config.yml"] = (ROOT / "_config.yml").read_text()
+def exists(path: str) -> bool:
+    """A file or folder of the repository, or a page named without its suffix (as in _toc.yml)."""
+    return any((ROOT / f"{path}{suffix}").exists() for suffix in ("", ".md", ".ipynb"))
+
+
+def resolves(dotted: str) -> bool:
+    """``sdcore.<module>[.<attribute>...]`` names an importable module and, after it, existing
+    attributes."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        name = ".".join(parts[:i])
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:
+            found = False
+        if found:
+            obj = importlib.import_module(name)
+            for attr in parts[i:]:
+                if not hasattr(obj, attr):
+                    return False
+                obj = getattr(obj, attr)
+            return True
+    return False
+
+
+def python_prose(path: Path) -> str:
+    """The docstrings and comments of a Python file."""
+    source = path.read_text()
+    docs = [ast.get_docstring(node) or "" for node in ast.walk(ast.parse(source))
+            if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    comments = [tok.string for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+                if tok.type == tokenize.COMMENT]
+    return "\n".join(docs + comments)
+
+
+def documentation() -> dict[str, str]:
+    """What the repository says in words: its Markdown, YAML and scripts, the docstrings and
+    comments of its Python files, and the notebooks' cells (not their outputs)."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True,
+                             text=True).stdout.split()
+    texts = {}
+    for name in tracked:
+        path = ROOT / name
+        if name.startswith("results/") or not path.is_file():  # run artifacts
+            continue
+        if name.endswith(".py"):
+            texts[name] = python_prose(path)
+        elif name.endswith(".ipynb"):
+            texts[name] = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
+        elif name.endswith((".md", ".yml", ".yaml", ".sh", ".toml")) or name == ".ci/run":
+            texts[name] = path.read_text()
+    return texts
+
+
+def test_every_path_and_module_named_in_the_docs_exists():
+    texts = documentation()
+    assert {"README.md", "sdcore/engine/train.py", "book/reproducing.md"} <= set(texts)
+    missing = {(source, p) for source, text in texts.items() for p in named_paths(text)
+               if not exists(p)}
+    assert not missing, sorted(missing)
+    unknown = {(source, m.rstrip(".")) for source, text in texts.items()
+               for m in MODULE_PATTERN.findall(text) if not resolves(m.rstrip("."))}
+    assert not unknown, sorted(unknown)
+
+
+def test_the_docs_check_finds_what_is_missing():
+    assert named_paths("see `sdcore/engine/nothing.py` and results/<profile>/x.json") == [
+        "sdcore/engine/nothing.py"]
+    assert not exists("sdcore/engine/nothing.py") and exists("book/intro")
+    assert resolves("sdcore.engine.curvature.Hessian") and not resolves("sdcore.curvature")
+    assert not resolves("sdcore.engine.train.no_such_name")
+
+
+def test_no_claim_notebook_cell_holds_more_than_50_lines_of_stderr():
     for path in PATHS:
-        texts[path.stem] = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells
-                                     if c.cell_type == "markdown")
-    missing = {source: p for source, text in texts.items() for p in named_paths(text)
-               if not (ROOT / p).exists()}
-    assert not missing, missing
-    config_refs = re.findall(r"tests/\w+\.py", texts["_config.yml"])
-    assert all((ROOT / ref).is_file() for ref in config_refs), config_refs
+        for i, cell in enumerate(code_cells(path)):
+            lines = sum(len(re.findall(r"[^\r\n]+", out.get("text", "")))
+                        for out in cell.get("outputs", []) if out.get("name") == "stderr")
+            assert lines <= 50, f"{path.stem} cell {i}: {lines} lines of stderr"
 
 
 def test_injected_parameters_cell_is_collapsed_not_removed():

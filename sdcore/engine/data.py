@@ -204,8 +204,12 @@ def _find_idx(folder: Path) -> dict[str, Path] | None:
     return found if len(found) == len(FASHION_MNIST_FILES) else None
 
 
+def _fashion_mnist_places(root: Path) -> list[Path]:
+    return [root / "fashion-mnist", root / "FashionMNIST" / "raw", SYSTEM_FASHION_MNIST]
+
+
 def load_fashion_mnist(root: Path, download: bool) -> ImageData:
-    places = [root / "fashion-mnist", root / "FashionMNIST" / "raw", SYSTEM_FASHION_MNIST]
+    places = _fashion_mnist_places(root)
     files = next((f for f in map(_find_idx, places) if f), None)
     if files is None:
         problem = _download(lambda: __import__("torchvision").datasets.FashionMNIST(
@@ -239,10 +243,15 @@ def _read_pickle(path: Path) -> dict:
         return pickle.load(f, encoding="latin1")
 
 
+def _cifar_files(name: str, root: Path) -> list[Path]:
+    folder, train_files, test_files, meta_file, *_ = CIFAR[name]
+    return [root / folder / f for f in train_files + test_files + [meta_file]]
+
+
 def load_cifar(name: str, root: Path, download: bool) -> ImageData:
     folder, train_files, test_files, meta_file, names_key, labels_key, tv_class = CIFAR[name]
     base = root / folder
-    needed = [base / f for f in train_files + test_files + [meta_file]]
+    needed = _cifar_files(name, root)
     if not all(p.is_file() for p in needed):
         problem = _download(lambda: getattr(__import__("torchvision").datasets, tv_class)(
             str(root), download=True), download)
@@ -366,6 +375,30 @@ def _download(fetch, allowed: bool) -> str:
     except Exception as err:  # noqa: BLE001 - any network or archive failure ends the same way
         return f"Downloading failed ({type(err).__name__}: {err})."
     return ""
+
+
+def source_files(name: str, root: str | Path) -> list[Path] | None:
+    """The files dataset ``name`` is read from, as ``load_dataset`` would find them offline;
+    None for a dataset generated in memory. Raises ``DatasetNotFound`` where they are not here."""
+    root = Path(root)
+    if name == "synthetic" or name.startswith("multiview:"):
+        return None
+    if name == "fashion-mnist":
+        files = next((f for f in map(_find_idx, _fashion_mnist_places(root)) if f), None)
+        if files is None:
+            raise DatasetNotFound(f"Fashion-MNIST is not in {root} or {SYSTEM_FASHION_MNIST}")
+        return [files[k] for k in FASHION_MNIST_FILES]
+    if name in CIFAR:
+        files = _cifar_files(name, root)
+        if not all(p.is_file() for p in files):
+            raise DatasetNotFound(f"{name} is not in {root}")
+        return files
+    if name.startswith("imagefolder:"):
+        path = Path(name.split(":", 1)[1]).expanduser()
+        if not path.is_dir():
+            raise DatasetNotFound(f"imagefolder: no folder at {path}")
+        return sorted(p for p in path.rglob("*") if p.is_file())
+    raise ValueError(f"unknown dataset {name!r}")
 
 
 def load_dataset(name: str, root: str | Path, download: bool = True, image_size: int = 32,

@@ -108,7 +108,7 @@ def _batches(inputs: Tensor, targets: Tensor, device: torch.device,
         raise ValueError("inputs are empty: no samples to evaluate the loss on")
     if not inputs.is_floating_point():
         raise ValueError(f"inputs must be floating point (got {inputs.dtype}); convert images "
-                         "first, e.g. with sdcore.train.as_input")
+                         "first, e.g. with sdcore.engine.inference.as_input")
     if targets.ndim != 1 or len(targets) != len(inputs):
         raise ValueError(f"{len(inputs)} inputs but targets of shape {tuple(targets.shape)}; "
                          "expected one class label per input")

@@ -55,7 +55,7 @@ def spec_key(spec: dict[str, Any]) -> str:
 
 
 class RunStore:
-    """Runs on disk under ``root``; ``RunStore(root).run(spec)`` gives one run's folder."""
+    """Runs on disk under ``root``, one folder per key (``folder(key)``)."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)

@@ -12,6 +12,7 @@ from typing import Any
 from ..claims import notebook_of
 from ..claims.common import ClaimResult, read_exploration
 from ..claims.config import Config
+from .fingerprint import fingerprint
 from .records import write_record
 
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
@@ -58,13 +59,14 @@ def publish(result: ClaimResult, config: Config) -> dict[str, Any]:
     ``<claim>_headline`` and ``<claim>_rule`` (claim in lower case), print them, and return the
     main record."""
     notebook = notebook_of(config)
+    made_by = fingerprint(config)
     records = []
     for i, claim in enumerate(notebook.claims):
         records.append(write_record(
             claim=claim, notebook=notebook.name, profile=config.profile,
             verdict=result.verdicts[claim], rule=result.rules[claim],
             numbers=result.numbers(claim), params=config.as_dict(), device=result.device,
-            started=result.started, secondary=i > 0))
+            started=result.started, fingerprint=made_by, secondary=i > 0))
         key = claim.lower()
         glue_texts({f"{key}_verdict": result.verdicts[claim],
                     f"{key}_headline": result.headline(claim), f"{key}_rule": result.rules[claim]})

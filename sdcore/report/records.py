@@ -1,8 +1,9 @@
 """The results record of a claim notebook: ``results/<profile>/<notebook>.json``.
 
-Schema (DESIGN.md): claim, notebook, profile, verdict ("holds" | "fails" | "inconclusive"), the
-rule the verdict was computed by, headline numbers, the resolved parameters, and provenance (git
-commit and dirty flag, versions, device, start time, wall time). Written atomically.
+Schema: claim, notebook, profile, verdict ("holds" | "fails" | "inconclusive"), the rule the
+verdict was computed by, headline numbers, the resolved parameters, provenance (git commit and
+dirty flag, versions, device, start time, wall time) and the fingerprint of what determined the
+numbers (``fingerprint``: parameters, rules, code, data, models). Written atomically.
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ def finite_or_none(value: Any) -> Any:
 
 def write_record(*, claim: str, notebook: str, profile: str, verdict: str, rule: str,
                  numbers: dict[str, Any], params: dict[str, Any], device: str,
-                 started: datetime, secondary: bool = False) -> dict[str, Any]:
+                 started: datetime, fingerprint: dict[str, Any],
+                 secondary: bool = False) -> dict[str, Any]:
     """Write and return the results record; ``started`` is when the notebook began.
 
     A notebook's main claim goes to ``<notebook>.json``; a ``secondary`` claim it also tests
@@ -107,7 +109,8 @@ def write_record(*, claim: str, notebook: str, profile: str, verdict: str, rule:
     record = {"claim": claim, "notebook": notebook, "profile": profile, "verdict": verdict,
               "rule": rule, "numbers": finite_or_none(numbers), "params": params,
               "provenance": {"parameters": parameters_source(notebook, profile, params),
-                             **provenance(device, started, wall_s)}}
+                             **provenance(device, started, wall_s)},
+              "fingerprint": fingerprint}
     name = f"{notebook}.{claim}" if secondary else notebook
     atomic_write_json(record, results_dir(profile) / f"{name}.json")
     return record

@@ -2,7 +2,9 @@
 ``verdict-badge`` that opens each claim page.
 
 Both read the results records (``results/<profile>/*.json``) at build time, so the book always shows
-the verdicts of the notebooks as last run at each profile; a claim with no record says so.
+the verdicts of the notebooks as last run at each profile; a claim with no record says so, and a
+verdict whose record no longer matches the parameters, rules, code or data it would be made from
+now (``report.fingerprint``) is marked stale, with the reason.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sphinx.application import Sphinx
 
 from ..claims import CLAIMS, notebooks_of
 from ..paths import project_root
+from ..report.fingerprint import Freshness, notebook_freshness
 from ..report.records import latest_record, profiles_of, read_records
 from . import tables
 from .tables import cell
@@ -40,33 +43,60 @@ def _doc_link(notebook: str) -> nodes.Node:
     return ref
 
 
-def _verdict(verdict: str) -> nodes.Node:
-    return nodes.strong(verdict, verdict, classes=[f"verdict-{verdict.split()[0]}"])
+def _verdict(verdict: str, stale: bool = False) -> nodes.Node:
+    text = f"{verdict} (stale)" if stale else verdict
+    return nodes.strong(text, text, classes=[f"verdict-{verdict.split()[0]}"]
+                        + (["verdict-stale"] if stale else []))
+
+
+class Freshnesses:
+    """``notebook_freshness`` of each (profile, notebook), computed once per directive."""
+
+    def __init__(self, records: list[dict], root: Path):
+        self.records, self.root, self.known = records, root, {}
+
+    def __call__(self, profile: str, notebook: str) -> Freshness:
+        if (profile, notebook) not in self.known:
+            self.known[(profile, notebook)] = notebook_freshness(self.records, self.root,
+                                                                 profile, notebook)
+        return self.known[(profile, notebook)]
+
+
+def _staleness(state: Freshness) -> nodes.Node:
+    text = f" Stale: {'; '.join(state.reasons)}."
+    return nodes.emphasis(text, text, classes=["verdict-stale-note"])
 
 
 def _date(record: dict) -> str:
     return str(record["provenance"].get("started", ""))[:10]
 
 
-def _evidence(notebook: str, record: dict | None) -> nodes.paragraph:
-    """``notebook: verdict — headline (date)``, or that it has not run at this profile."""
+def _evidence(notebook: str, record: dict | None, state: Freshness) -> nodes.paragraph:
+    """``notebook: verdict — headline (date)``, marked if stale, or that it has not run at this
+    profile."""
     para = nodes.paragraph("", "", _doc_link(notebook), nodes.Text(": "))
     if record is None:
         para += nodes.emphasis("not run", "not run")
         return para
-    para += _verdict(record["verdict"])
+    para += _verdict(record["verdict"], state.state == "stale")
     para += nodes.Text(f" — {record['numbers'].get('headline', '')} ({_date(record)})")
+    if state.state == "stale":
+        para += _staleness(state)
     return para
 
 
-def _profile_cell(records: list[dict], claim: str, notebooks: list[str],
-                  profile: str) -> nodes.entry:
-    """A claim's combined verdict at ``profile``, then each notebook's latest run there."""
+def _profile_cell(records: list[dict], claim: str, notebooks: list[str], profile: str,
+                  freshness: Freshnesses) -> nodes.entry:
+    """A claim's combined verdict at ``profile`` (stale if any record behind it is), then each
+    notebook's latest run there."""
     latest = {nb: latest_record(records, nb, claim, profile) for nb in notebooks}
+    states = {nb: freshness(profile, nb) for nb, r in latest.items() if r is not None}
     ran = [r["verdict"] for r in latest.values() if r is not None]
+    stale = any(state.state == "stale" for state in states.values())
     entry = nodes.entry()
-    entry += nodes.paragraph("", "", _verdict(combined_verdict(ran) if ran else "not run"))
-    entry.extend(_evidence(nb, r) for nb, r in latest.items())
+    entry += nodes.paragraph("", "", _verdict(combined_verdict(ran) if ran else "not run", stale))
+    entry.extend(_evidence(nb, r, states.get(nb, Freshness("missing")))
+                 for nb, r in latest.items())
     return entry
 
 
@@ -80,18 +110,24 @@ class ClaimsDashboard(Directive):
         root = project_root(Path(env.srcdir))
         for path in sorted((root / "results").glob("*/*.json")):
             env.note_dependency(str(path))
+        env.metadata[env.docname][DYNAMIC] = True
         records = read_records(root)
         profiles = profiles_of(records)
+        freshness = Freshnesses(records, root)
         rows = [[cell(nodes.strong(claim, claim), nodes.Text(f" {statement}")),
-                 *(_profile_cell(records, claim, [nb.name for nb in notebooks_of(claim)], p)
-                   for p in profiles)]
+                 *(_profile_cell(records, claim, [nb.name for nb in notebooks_of(claim)], p,
+                                 freshness) for p in profiles)]
                 for claim, statement in CLAIMS.items()]
         headers = ("claim", *(f"{p} profile" for p in profiles))
         widths = (22, *([78 // max(1, len(profiles))] * len(profiles)))
         table = tables.table(headers, widths, rows, "claims-dashboard")
         rule = nodes.paragraph(text="A claim's verdict at a profile combines its notebooks' "
-                               f"latest runs there: {COMBINED_RULE}. The profiles are described "
-                               "on the reproducing page.")
+                               f"latest runs there: {COMBINED_RULE}. A verdict marked stale comes "
+                               "from a record that no longer matches what a rerun would use now "
+                               "(its parameters, rules, code or data changed, as it says): it "
+                               "is shown as it was made, not as current; `python -m sdcore "
+                               "status` lists them and `python -m sdcore reproduce` reruns "
+                               "them. The profiles are described on the reproducing page.")
         return [table, rule]
 
 
@@ -117,33 +153,46 @@ class VerdictBadge(Directive):
         env = self.state.document.settings.env
         root = project_root(Path(env.srcdir))
         notebook = Path(env.docname).name
+        env.metadata[env.docname][DYNAMIC] = True
         records = read_records(root)
+        freshness = Freshnesses(records, root)
         shown = page_profile(Path(env.srcdir) / f"{env.docname}.ipynb")
         paragraph = nodes.paragraph(classes=["verdict-badges"])
         others = nodes.paragraph(classes=["verdict-others"])
+        notes = []
         for claim in self.arguments:
             if claim not in CLAIMS:
                 raise self.error(f"unknown claim {claim!r}; known: {', '.join(CLAIMS)}")
             record = latest_record(records, notebook, claim, shown)
+            state = freshness(shown, notebook) if record else Freshness("missing")
             verdict = record["verdict"] if record else "not run yet"
-            paragraph += nodes.inline(f"{claim}: {verdict}", f"{claim}: {verdict}",
-                                      classes=["verdict-badge", f"verdict-{verdict.split()[0]}"])
+            text = f"{claim}: {verdict}" + (" (stale)" if state.state == "stale" else "")
+            paragraph += nodes.inline(text, text, classes=[
+                "verdict-badge", f"verdict-{verdict.split()[0]}",
+                *(["verdict-stale"] if state.state == "stale" else [])])
             if record:
                 text = f" {record['profile']} profile, run {_date(record)} "
                 paragraph += nodes.inline(text, text, classes=["verdict-source"])
+            if state.state == "stale" and claim == self.arguments[0]:
+                notes.append(nodes.paragraph("", "", _staleness(state),
+                                             classes=["verdict-source"]))
             for profile in profiles_of(records):
                 other = latest_record(records, notebook, claim, profile)
                 if other is not None and other is not record:
+                    other_state = freshness(profile, notebook)
                     others += nodes.Text(f"{claim} at the {profile} profile: ")
-                    others += _verdict(other["verdict"])
+                    others += _verdict(other["verdict"], other_state.state == "stale")
                     others += nodes.Text(f" ({_date(other)}). ")
+                    if other_state.state == "stale" and claim == self.arguments[0]:
+                        others += _staleness(other_state)
+                        others += nodes.Text(" ")
         for path in sorted((root / "results").glob(f"*/{notebook}*.json")):
             env.note_dependency(str(path))
         where = (f"The outputs on this page come from the {shown} profile."
                  if shown else "This page's outputs were not made by papermill.")
         note = nodes.paragraph(text=f"{where} {run_times(records, notebook, self.arguments[0])}",
                                classes=["verdict-source"])
-        return [paragraph, note] + ([others] if others.children else [])
+        return [paragraph, *notes, note] + ([others] if others.children else [])
 
 
 def run_times(records: list[dict], notebook: str, claim: str) -> str:
@@ -158,6 +207,16 @@ def run_times(records: list[dict], notebook: str, claim: str) -> str:
             if times else "")
 
 
+DYNAMIC = "sdcore-verdicts"  # page metadata: the page shows verdicts and their freshness
+
+
+def pages_with_verdicts(app: Sphinx, env, added: set, changed: set, removed: set) -> list[str]:
+    """Pages to rebuild every time: freshness depends on code and data that Sphinx does not
+    track."""
+    return [doc for doc, meta in env.metadata.items() if meta.get(DYNAMIC) and doc not in removed]
+
+
 def setup(app: Sphinx) -> None:
     app.add_directive("claims-dashboard", ClaimsDashboard)
     app.add_directive("verdict-badge", VerdictBadge)
+    app.connect("env-get-outdated", pages_with_verdicts)
