@@ -3,8 +3,9 @@
 A fingerprint names, for one run of a claim notebook: the digest of its resolved parameters,
 of the rule text of each claim it judges, of the code of every source file its numbers depend on
 (the claim module and the ``sdcore`` modules it imports, transitively, found by reading their
-imports, each without comments and docstrings; and the notebook's own code cells), of its data (the dataset's files, or the tensors of a generated
-dataset) and the store keys of the models it used. ``fingerprint(config)`` makes one;
+imports, each without comments and docstrings; and the notebook's own code cells), of its data
+(the dataset's files, or the tensors of a generated dataset) and the store keys of the models it
+used. ``fingerprint(config)`` makes one;
 ``current(root, profile, notebook)`` makes the one a rerun at that profile would have now; and
 ``compare`` says which parts of a recorded one no longer match. Cost: reading the sources, the
 parameters and the dataset's files (a second for Fashion-MNIST), and planning (no training).
@@ -31,7 +32,6 @@ from ..paths import data_root, project_root
 from ..profiles import merged
 
 PACKAGE = Path(__file__).resolve().parents[1]  # the sdcore package folder
-PARTS = ("parameters", "rules", "code", "data", "models")
 GENERATED_CELLS = {"parameters", "injected-parameters"}  # their effect is in the parameters
 
 
@@ -55,8 +55,9 @@ def source_digest(path: Path) -> str:
     tree = ast.parse(path.read_text())
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+        first = body[0] if isinstance(body, list) and body else None
+        if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)):
             node.body = body[1:] or [ast.Pass()]
     return digest(ast.dump(tree))
 
@@ -237,7 +238,6 @@ def freshness(record: dict[str, Any] | None, root: Path, profile: str,
     if record.get("rule") != notebook(name).module.RULES.get(record.get("claim")):
         reasons.append(f"rule of {record.get('claim')} changed")
     return Freshness("stale", reasons)
-
 
 
 def notebook_freshness(records: list[dict[str, Any]], root: Path, profile: str,
