@@ -1,4 +1,4 @@
-"""Hessian curvature: sdcore.engine.curvature against PyHessian 0.1 on one small CNN, in this process.
+"""Hessian curvature: sdcore.engine.curvature beside PyHessian 0.1 on one small CNN, one process.
 
 The model is a two-conv CNN with BatchNorm (5.2k parameters), trained briefly on Fashion-MNIST
 (random class templates plus noise if it is not found offline); the Hessian is that of the mean

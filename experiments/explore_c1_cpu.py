@@ -1,9 +1,12 @@
-"""Search for a cpu-profile setting of claim C1 with the statistical power to show the effect.
+"""The setting search that picked the first of the cpu profile's declared C1 settings.
 
 Each setting trains, per seed, a teacher and one self-distilled student (run store shared with the
-book, so nothing is trained twice) and records the paired gain (student − teacher, test accuracy).
-Results accumulate in the notebook's file under experiments/results/, which the C1 page shows.
-Run: python experiments/explore_c1_cpu.py [--only NAME ...] [--seeds N]
+book, so nothing is trained twice) and records the paired gain (student − teacher, test accuracy)
+and the seeds it used. Results accumulate in the notebook's file under experiments/results/, which
+the C1 page shows in its selection history. The committed results ran on seeds 0-2, before the
+profile's seeds were made disjoint; a rerun searches on seeds from 1000, disjoint from every seed a
+profile judges. Run: python experiments/explore_c1_cpu.py [--only NAME ...] [--seeds N]
+[--first-seed S]
 """
 
 from __future__ import annotations
@@ -12,7 +15,12 @@ import argparse
 import json
 
 from sdcore.claims import notebook_of_module, student_beats_teacher
-from sdcore.claims.common import exploration_path, lab_for, unique_specs
+from sdcore.claims.common import (
+    exploration_path,
+    lab_for,
+    self_distillation_chains,
+    unique_specs,
+)
 from sdcore.engine.stats import mean_ci
 from sdcore.engine.store import atomic_write_json
 
@@ -28,17 +36,19 @@ SETTINGS = {  # name: parameters that differ from the C1 config's defaults
 }
 
 
-def explore(name: str, seeds: int) -> dict:
+def explore(name: str, seeds: int, first_seed: int) -> dict:
     config = student_beats_teacher.Config.from_params({**COMMON, **SETTINGS[name],
-                                                       "seeds": seeds, "profile": "exploration"})
-    plan = student_beats_teacher.plan(config)
-    models = lab_for(config).obtain(unique_specs(plan))
-    chains = [[models[spec.key] for spec in chain] for chain in plan]
+                                                       "seeds": seeds, "first_seed": first_seed,
+                                                       "profile": "exploration"})
+    plan = self_distillation_chains(config)
+    models = lab_for(config).obtain(unique_specs([chain for _, chain in plan]))
+    chains = [[models[spec.key] for spec in chain] for _, chain in plan]
     acc = {role: [chain[g].metrics["test_acc"] for chain in chains]
            for g, role in enumerate(("teacher", "student"))}
     gains = [s - t for s, t in zip(acc["student"], acc["teacher"])]
     mean, lo, hi = mean_ci(gains)
     return {"setting": name, "params": {**COMMON, **SETTINGS[name]},
+            "seeds": list(range(first_seed, first_seed + seeds)),
             "teacher_acc": acc["teacher"], "student_acc": acc["student"],
             "teacher_train_acc": [chain[0].metrics["train_acc"] for chain in chains],
             "gains": gains, "mean_gain": mean, "ci_low": lo, "ci_high": hi,
@@ -49,13 +59,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", nargs="*", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=1000,
+                        help="seeds from here on (default 1000: disjoint from judged seeds)")
     args = parser.parse_args()
     path = exploration_path(notebook_of_module(student_beats_teacher).name)
     records = {}
     if path.exists():
         records = {r["setting"]: r for r in json.loads(path.read_text())}
     for name in args.only:
-        records[name] = explore(name, args.seeds)
+        records[name] = explore(name, args.seeds, args.first_seed)
         r = records[name]
         print(f"{name}: gain {r['mean_gain']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}] "
               f"gains {[round(g, 2) for g in r['gains']]}", flush=True)

@@ -1,8 +1,8 @@
 """Command line: ``python -m sdcore COMMAND``.
 
-- ``reproduce --profile P [--all] [--only NAME ...] [--no-build] [--output DIR] [--executor E ...]``:
-  (train the profile's models as jobs, then) run the notebooks that are not current with papermill
-  and build the book;
+- ``reproduce --profile P [--all] [--only NAME ...] [--no-build] [--output DIR]
+  [--executor E ...]``: (train the profile's models as jobs, then) run the notebooks that are not
+  current with papermill and build the book;
 - ``status [--profile P ...] [--check]``: each notebook's results at each profile: fresh, stale
   (and what changed) or missing;
 - ``plan --profile P [--only NAME ...]``: every model the notebooks need, its state and cost;

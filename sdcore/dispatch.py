@@ -1,9 +1,12 @@
-"""``python -m sdcore train``: train the models a profile needs, one job per chain, via submitit.
+"""``python -m sdcore train``: train the models a profile needs, as jobs, via submitit.
 
-A job trains one chain of the profile's plan (a teacher and the students distilled from it) and the
-models it depends on (an ensemble's members, a teacher planned in another chain): stored ones are
-loaded, those another job is training are waited for, the rest trained here. The run store's locks
-train every model once however the jobs overlap, so jobs need no dependencies between them.
+A job trains some chains of the profile's plan (a chain: a teacher and the students distilled from
+it) and the models they depend on (an ensemble's members, a teacher planned in another chain):
+stored ones are loaded, those another job is training are waited for, the rest trained here.
+Chains that share a model (a teacher and its several students, say) go to the same job
+(``tasks``), so that jobs seldom wait for each other; on one machine the groups are packed into a
+few jobs of about equal cost, so that few processes start. The run store's locks train every
+model once however the jobs overlap, so jobs need no dependencies between them.
 
 Executors: ``slurm`` (submitit's AutoExecutor: one job array on a Slurm cluster), ``local``
 (submitit's LocalExecutor: ``jobs`` processes at once on this machine, e.g. several chains on one
@@ -22,10 +25,12 @@ import submitit
 import torch
 
 from .claims.common import lab_for, store_for
+from .engine.lab import Lab
 from .engine.specs import ModelSpec
-from .plan import Chain, profile_chains
+from .plan import DATASET_SHAPES, Chain, profile_chains
 
 EXECUTORS = ("local", "slurm", "debug")
+JOBS_PER_WORKER = 3  # local: jobs per process slot, so that the slots finish about together
 
 
 class DispatchError(ValueError):
@@ -71,11 +76,14 @@ def threads_per_job(jobs: int, cores: int | None = None) -> int:
 
 
 class TrainChain(submitit.helpers.Checkpointable):
-    """A job: train chain ``index`` of the profile's plan and what it depends on; requeued as it
-    is when preempted or out of time (``Checkpointable``), it resumes from the checkpoints."""
+    """A job: train chains ``indices`` of the profile's plan (an int: one chain) and what they
+    depend on, a chain at a time; requeued as it is when preempted or out of time
+    (``Checkpointable``), it resumes from the checkpoints."""
 
-    def __init__(self, root: Path, profile: str, index: int, threads: int | None = None):
-        self.root, self.profile, self.index, self.threads = Path(root), profile, index, threads
+    def __init__(self, root: Path, profile: str, indices: int | list[int],
+                 threads: int | None = None):
+        self.root, self.profile, self.threads = Path(root), profile, threads
+        self.indices = [indices] if isinstance(indices, int) else list(indices)
 
     def __call__(self) -> list[str]:
         """The keys of the models this job trained."""
@@ -83,9 +91,15 @@ class TrainChain(submitit.helpers.Checkpointable):
         if self.threads:
             torch.set_num_threads(self.threads)
         chains = profile_chains(self.root, self.profile)
-        chain = chains[self.index]
-        models = lab_for(chain.config).obtain(with_dependencies(chain.specs, chains))
-        return [key for key, trained in models.items() if trained.trained_now]
+        labs: dict[int, Lab] = {}  # one per notebook's config: data and teachers' logits kept
+        trained = []
+        for index in self.indices:
+            chain = chains[index]
+            if id(chain.config) not in labs:
+                labs[id(chain.config)] = lab_for(chain.config)
+            models = labs[id(chain.config)].obtain(with_dependencies(chain.specs, chains))
+            trained += [key for key, model in models.items() if model.trained_now]
+        return trained
 
 
 def with_dependencies(specs: list[ModelSpec], chains: list[Chain]) -> list[ModelSpec]:
@@ -112,6 +126,52 @@ def chains_to_train(chains: list[Chain]) -> list[int]:
             owners.setdefault(spec.key, index)
     return sorted({index for key, index in owners.items()
                    if not chains[index].store.is_complete(key)})
+
+
+def chain_cost(chain: Chain) -> float:
+    """A chain's training cost in image-epochs of its models (a distilled student with an online
+    teacher counts 1.6x), for packing jobs of about equal cost."""
+    cost = 0.0
+    for spec in chain.specs:
+        images = spec.train_subset or DATASET_SHAPES.get(spec.dataset, (50_000, 32))[0]
+        online = spec.teacher is not None and spec.recipe.augment
+        cost += spec.recipe.epochs * images * (1.6 if online else 1.0)
+    return cost
+
+
+def tasks(chains: list[Chain], todo: list[int], bins: int | None = None) -> list[list[int]]:
+    """The chains ``todo`` grouped into jobs: chains that share a model (directly or through
+    other chains) are one group, in plan order; with ``bins``, the groups are packed, the most
+    costly first, into at most that many jobs of about equal cost (``chain_cost``)."""
+    parent = {i: i for i in todo}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[str, int] = {}
+    for i in todo:
+        for key in [s.key for s in chains[i].specs] + [k for s in chains[i].specs
+                                                        for k in s.teacher_keys]:
+            if key in first:
+                parent[find(i)] = find(first[key])
+            else:
+                first[key] = i
+    groups: dict[int, list[int]] = {}
+    for i in todo:
+        groups.setdefault(find(i), []).append(i)
+    found = list(groups.values())
+    if bins is None or len(found) <= bins:
+        return found
+    packed: list[list[int]] = [[] for _ in range(bins)]
+    load = [0.0] * bins
+    for group in sorted(found, key=lambda g: -sum(chain_cost(chains[i]) for i in g)):
+        lightest = load.index(min(load))
+        packed[lightest] += group
+        load[lightest] += sum(chain_cost(chains[i]) for i in group)
+    return [sorted(job) for job in packed if job]
 
 
 def check_stores_writable(chains: list[Chain]) -> None:
@@ -156,21 +216,23 @@ def train(root: Path, profile: str, options: Options, only: list[str] | None = N
     check_stores_writable(chains)
     todo = chains_to_train(chains)
     logs = logs or root / "_build" / "jobs" / profile
-    print(f"{len(todo)} of {len(chains)} chains of the {profile} profile have models to train; "
-          f"executor {options.executor}, logs in {logs}", flush=True)
+    groups = tasks(chains, todo, JOBS_PER_WORKER * options.jobs
+                   if options.executor == "local" else None)
+    print(f"{len(todo)} of {len(chains)} chains of the {profile} profile have models to train, "
+          f"in {len(groups)} job(s); executor {options.executor}, logs in {logs}", flush=True)
     if not todo:
         return []
     executor = executor_for(options, logs, f"sdcore-{profile}")
     threads = threads_per_job(options.jobs) if options.executor == "local" else None
-    tasks = [TrainChain(root, profile, index, threads) for index in todo]
+    work = [TrainChain(root, profile, group, threads) for group in groups]
     if options.executor == "slurm":
-        jobs = executor.submit_array(tasks)
+        jobs = executor.submit_array(work)
         print(f"submitted job array {jobs[0].job_id.split('_')[0]} ({len(jobs)} jobs); "
               f"follow it with: python -m sdcore plan --profile {profile}", flush=True)
         if wait:
             _wait(jobs)
         return jobs
-    return _run_at_most(executor, tasks, options.jobs)
+    return _run_at_most(executor, work, options.jobs)
 
 
 def _run_at_most(executor: submitit.Executor, tasks: list[TrainChain],
@@ -181,7 +243,8 @@ def _run_at_most(executor: submitit.Executor, tasks: list[TrainChain],
         while queue and len(running) < at_once:
             task = queue.pop(0)
             job = executor.submit(task)
-            print(f"job {job.job_id}: chain {task.index}, log {job.paths.stdout}", flush=True)
+            print(f"job {job.job_id}: chain(s) {', '.join(map(str, task.indices))}, log "
+                  f"{job.paths.stdout}", flush=True)
             running.append(job)
         done = [job for job in running if job.done()]
         for job in done:

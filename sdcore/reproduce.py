@@ -162,8 +162,8 @@ def why_run(root: Path, profile: str, name: str, page: Path) -> str | None:
     if state.state != "fresh":
         return state.describe()
     if page_stamp(page) != run_stamp(root, profile, name):
-        return f"fresh records, but {page.relative_to(root) if page.is_relative_to(root) else page}"\
-               f" does not show that run"
+        shown = page.relative_to(root) if page.is_relative_to(root) else page
+        return f"fresh records, but {shown} does not show that run"
     return None
 
 

@@ -25,7 +25,7 @@ from .profiles import merged, profiles
 NAME = re.compile(r"^(\d\d[a-z]?_)?[a-z][a-z0-9_]*$")
 CLAIM_ID = re.compile(r"^C\d+$")
 TOC_HEADER = ("# Table of contents. The claim chapters follow sdcore/claims/registry.yaml:\n"
-              "# python -m sdcore new-claim adds one here, and tests/test_notebooks.py checks it.\n")
+              "# python -m sdcore new-claim adds one, and tests/test_notebooks.py checks it.\n")
 
 
 class ScaffoldError(ValueError):
@@ -87,7 +87,8 @@ def analyse(config: Config, study: Study) -> Result:
     return Result({{claim: verdict for claim in RULES}}, table=table, differences=differences)
 '''
 
-INSTALL = '''# Colab: install sdcore from the book's repository when it is not importable. In a checkout of
+INSTALL = '''\
+# Colab: install sdcore from the book's repository when it is not importable. In a checkout of
 # the repository, on Binder or after `pip install -e .`, it is, and this cell does nothing.
 import importlib.util
 import subprocess
@@ -100,7 +101,8 @@ if importlib.util.find_spec("sdcore") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", *keep,
                     f"sdcore @ git+{{REPOSITORY}}", "pyhessian==0.1"], check=True)'''
 
-SETUP = '''# Setup: this page's imports, and a snapshot so that validation sees what papermill injects.
+SETUP = '''\
+# Setup: this page's imports, and a snapshot so that validation sees what papermill injects.
 from sdcore.claims import {module} as claim
 from sdcore.claims import run
 from sdcore.report.notebook import ParameterScope, publish
@@ -141,7 +143,8 @@ def notebook_cells(name: str, claims: list[str], statement: str, root: Path) -> 
         new.new_markdown_cell("## Parameters, validated"),
         new.new_code_cell("config = claim.Config.from_params(scope.parameters())\nconfig"),
         new.new_markdown_cell("## Training (or loading) the models"),
-        new.new_code_cell("result = run(config)\nresult.table", metadata={"tags": ["remove-stderr"]}),
+        new.new_code_cell("result = run(config)\nresult.table",
+                          metadata={"tags": ["remove-stderr"]}),
         new.new_markdown_cell("## Verdict"),
         new.new_code_cell("record = publish(result, config)"),
         new.new_markdown_cell(glued),

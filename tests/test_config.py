@@ -97,19 +97,20 @@ def config_at(profile: str, module):
     return nb.config.from_params(merged(ROOT, profile, nb.name))
 
 
-def own_models(config, plan) -> set[str]:
-    """The keys of the planned models of the experiment's own seeds, distilled from one teacher
-    (no partner, no ensemble student, no same-initialization student)."""
+def own_models(config, plan, datasets: set[str]) -> set[str]:
+    """The keys of the planned models of the experiment's own seeds on ``datasets``, teachers and
+    students distilled from one teacher's outputs (no partner, no ensemble student, no
+    same-initialization or label-smoothing student)."""
     last = config.first_seed + config.seeds
     return {s.key for s in unique_specs(plan) if s.seed < last and s.init_seed is None
-            and len(s.teacher_keys) <= 1}
+            and len(s.teacher_keys) <= 1 and s.dataset in datasets
+            and (s.kd is None or s.kd.targets == "teacher")}
 
 
 @pytest.mark.parametrize("profile, reader, owner", [
     *[(p, m, student_beats_teacher) for p in ("smoke", "cpu", "gpu", "paper")
       for m in (flatter_minima, loss_landscape)],
     ("cpu", multi_view, amplified_regularization),
-    ("smoke", multi_view, amplified_regularization),
     ("gpu", multi_view, student_beats_teacher),
     ("paper", multi_view, student_beats_teacher),
 ])
@@ -117,9 +118,10 @@ def test_notebooks_load_the_models_of_the_notebook_they_build_on(profile, reader
     """The models a notebook reads (its own seeds' teachers and students) are planned by the one
     it builds on, with the same keys, so the run store serves them."""
     config = config_at(profile, reader)
-    needed = own_models(config, reader.plan(config))
     owner_config = config_at(profile, owner)
-    assert needed and needed <= {s.key for s in unique_specs(owner.plan(owner_config))}
+    owned = unique_specs(owner.plan(owner_config))
+    needed = own_models(config, reader.plan(config), {s.dataset for s in owned})
+    assert needed and needed <= {s.key for s in owned}
 
 
 def test_gpu_partners_are_c1s_teachers():
@@ -131,7 +133,9 @@ def test_gpu_partners_are_c1s_teachers():
 
 def test_reference_documents_every_parameter():
     rows = Config.reference()
-    assert [r["name"] for r in rows][-1] == "generations"
+    assert [r["name"] for r in rows][-2:] == ["generations", "convergence_margin"]
+    margin = rows[-1]
+    assert margin["allowed"] == "> 0.0, ≤ 100.0" and margin["default"] == 0.5
     assert all(r["help"] for r in rows)
     lr = next(r for r in rows if r["name"] == "lr")
     assert lr["type"] == "float" and lr["allowed"] == "≥ 0.0" and lr["default"] == 0.1
@@ -139,9 +143,16 @@ def test_reference_documents_every_parameter():
     assert models["type"] == "list[str]" and "resnet18" in models["allowed"]
 
 
-def test_landscape_radii_are_checked_before_any_work():
-    with pytest.raises(ConfigError, match="'sharpness_radius': must not exceed 'line_radius'"):
-        loss_landscape.Config.from_params({"line_radius": 0.5, "sharpness_radius": 1.0})
+@pytest.mark.parametrize("params, message", [
+    ({"line_radius": 0.5}, "'radii': each must lie in (0, line_radius = 0.5]"),
+    ({"sharpness_radius": 0.2}, "'sharpness_radius': must be one of radii"),
+    ({"measured_settings": ["nope"]}, "'measured_settings': 'nope' not declared; declared: "
+                                      "fashion-mnist · resnet8"),
+])
+def test_landscape_parameters_are_checked_before_any_work(params, message):
+    with pytest.raises(ConfigError) as err:
+        loss_landscape.Config.from_params(params)
+    assert message in str(err.value)
 
 
 @pytest.mark.parametrize("params, message", [
@@ -168,3 +179,18 @@ def test_every_float_parameter_refuses_nan_and_infinities(notebook, key):
     for bad in (float("nan"), float("inf"), float("-inf")):
         with pytest.raises(ConfigError, match=f"parameter '{key}': .* must be a finite number"):
             BY_NAME[notebook].config.from_params({key: bad})
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda nb: nb.name)
+def test_no_cpu_value_of_the_parameters_cell_leaks_into_another_profile(notebook):
+    """Papermill overrides only the keys a profile gives; a key the parameters cell sets to its
+    cpu value, and another profile leaves out, would run there with the cpu value."""
+    from sdcore.report.fingerprint import parameters_cell_values
+
+    root = Path(__file__).resolve().parents[1]
+    cell = parameters_cell_values(root / f"{notebook.path}.ipynb")
+    defaults = {row["name"]: row["default"] for row in notebook.config.reference()}
+    for profile in profiles(root):
+        given = merged(root, profile, notebook.name)
+        leaked = sorted(k for k, v in cell.items() if k not in given and v != defaults.get(k))
+        assert not leaked, f"{profile} profile, {notebook.name}: give {leaked}"

@@ -232,7 +232,7 @@ def test_plan_prices_at_a_chosen_path_of_the_report_and_names_bad_choices(tmp_pa
     env = {"SDCORE_RUNS": str(tmp_path)}
     plain = cli(root, "plan", "--profile", "paper", "--summary", "--units-path", "plain", env=env)
     assert plain.returncode == 0, plain.stderr
-    assert re.search(r"^total\s+78\s+0\s+0\s+78\s+21\.60$", plain.stdout, re.M), plain.stdout
+    assert re.search(r"^total\s+102\s+0\s+0\s+102\s+29\.30$", plain.stdout, re.M), plain.stdout
     assert "(plain)" in plain.stdout
     bad = cli(root, "plan", "--profile", "paper", "--units-path", "fastest", env=env)
     assert bad.returncode == 1
@@ -241,3 +241,22 @@ def test_plan_prices_at_a_chosen_path_of_the_report_and_names_bad_choices(tmp_pa
                   env=env)
     assert missing.returncode == 1
     assert "none.json: not a readable gpu_check report" in missing.stderr
+
+
+def test_jobs_group_the_chains_that_share_a_model(project_copy):
+    from sdcore.dispatch import tasks
+
+    chains = profile_chains(project_copy, "smoke")
+    todo = list(range(len(chains)))
+    groups = tasks(chains, todo)
+    assert sorted(i for g in groups for i in g) == todo
+    owner = {}
+    for g, group in enumerate(groups):
+        for i in group:
+            for spec in chains[i].specs:
+                for key in [spec.key, *spec.teacher_keys]:
+                    assert owner.setdefault(key, g) == g, "a model in two jobs"
+    assert len(groups) < len(chains)  # C1's teacher, student and label-smoothing student: one
+    packed = tasks(chains, todo, bins=2)
+    assert len(packed) == 2 and sorted(i for g in packed for i in g) == todo
+    assert all(any(set(g) <= set(p) for p in packed) for g in groups)  # groups stay whole

@@ -71,3 +71,40 @@ def test_ensemble_module_is_the_average_of_its_members():
     x = torch.randn(5, 4)
     ensemble = Ensemble(members, "logits")
     torch.testing.assert_close(ensemble(x), (members[0](x) + members[1](x)) / 2)
+
+
+def test_label_smoothing_loss_equals_its_closed_form():
+    """w_ce·CE + w_kd·T²·Σ_k q_k (log q_k − log softmax(s/T)_k), q = (1 − ε)·onehot + ε/K."""
+    from sdcore.engine.distill import label_smoothing_loss
+
+    torch.manual_seed(0)
+    s, y = torch.randn(5, 4), torch.tensor([0, 3, 1, 1, 2])
+    kd, eps, k = KDWeights(0.3, 0.7, 2.0, "label smoothing"), 0.2, 4
+    expected = 0.0
+    for logits, label in zip(s.tolist(), y.tolist()):
+        q = [eps / k + (1 - eps) * (j == label) for j in range(k)]
+        log_p = [x / 2.0 - math.log(sum(math.exp(v / 2.0) for v in logits)) for x in logits]
+        ce = -(logits[label] - math.log(sum(math.exp(v) for v in logits)))
+        kl = sum(qj * (math.log(qj) - lp) for qj, lp in zip(q, log_p))
+        expected += (0.3 * ce + 0.7 * 4.0 * kl) / len(y)
+    loss = label_smoothing_loss(kd, eps, k)(s, y, None, None)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_smoothing_epsilon_matches_the_teachers_non_target_mass():
+    """ε·(K − 1)/K equals the teacher's mean non-target probability at temperature T."""
+    from sdcore.engine.distill import smoothing_epsilon
+
+    k, temperature = 4, 2.0
+    # logits whose softmax at T puts 0.7 and 0.5 on the label (the rest spread evenly)
+    rows = []
+    for p in (0.7, 0.5):
+        probs = [p] + [(1 - p) / (k - 1)] * (k - 1)
+        rows.append([temperature * math.log(v) for v in probs])
+    eps = smoothing_epsilon(torch.tensor(rows), torch.tensor([0, 0]), temperature)
+    assert eps == pytest.approx(k / (k - 1) * (1 - 0.6))
+
+
+def test_unknown_soft_targets_are_refused():
+    with pytest.raises(ValueError, match="unknown targets 'noise'"):
+        KDWeights(0.5, 0.5, 4.0, "noise")

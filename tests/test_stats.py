@@ -14,3 +14,66 @@ def test_t_interval_of_three_values():
 def test_single_value_has_no_interval():
     mean, lo, hi = mean_ci([0.5])
     assert mean == 0.5 and math.isnan(lo) and math.isnan(hi)
+
+
+import numpy as np  # noqa: E402
+
+from sdcore.engine.stats import (  # noqa: E402
+    equivalence,
+    holm,
+    minimum_detectable_effect,
+    no_better,
+    t_test_p,
+)
+
+
+def around(center: float, spread: float, n: int = 10) -> list[float]:
+    """``n`` values with the given mean and a fixed, symmetric spread."""
+    return list(center + spread * np.linspace(-1, 1, n))
+
+
+@pytest.mark.parametrize("differences, outcome", [
+    (around(0.0, 0.05), "equivalent"),  # tightly around 0: within ±0.5
+    (around(2.0, 0.1), "different"),  # far from 0, and outside the margin
+    (around(0.0, 3.0), "undecided"),  # too noisy to say either
+    (around(0.3, 0.05), "equivalent"),  # non-zero, but within the margin: equivalent wins
+    ([0.2], "undecided"),
+])
+def test_two_one_sided_tests_give_each_outcome(differences, outcome):
+    assert equivalence(differences, margin=0.5)[0] == outcome
+
+
+def test_tost_p_value_is_the_larger_one_sided_p():
+    diffs = around(0.1, 0.4, 8)
+    _, p = equivalence(diffs, 0.5)
+    mean, sem = np.mean(diffs), np.std(diffs, ddof=1) / math.sqrt(8)
+    from scipy import stats
+    expected = max(stats.t.sf((mean + 0.5) / sem, 7), stats.t.cdf((mean - 0.5) / sem, 7))
+    assert p == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("differences, outcome", [
+    (around(0.0, 0.1), "no better"),
+    (around(2.0, 0.1), "better"),
+    (around(0.3, 3.0), "undecided"),
+])
+def test_no_better_gives_each_outcome(differences, outcome):
+    assert no_better(differences, margin=0.5) == outcome
+
+
+def test_holm_steps_down_and_stops_at_the_first_failure():
+    assert holm([0.01, 0.04, 0.03, 0.5]) == [True, False, False, False]
+    assert holm([0.01, 0.012, 0.02, 0.04]) == [True, True, True, True]
+    assert holm([0.2, float("nan"), 0.001]) == [False, False, True]
+
+
+def test_minimum_detectable_effect_is_the_t_formula():
+    from scipy import stats
+    expected = (stats.t.ppf(0.975, 11) + stats.t.ppf(0.8, 11)) / math.sqrt(12)
+    assert minimum_detectable_effect(1.0, 12) == pytest.approx(expected)
+    assert minimum_detectable_effect(1.0, 12) == pytest.approx(0.888, abs=1e-3)
+    assert math.isnan(minimum_detectable_effect(1.0, 1))
+
+
+def test_t_test_p_value():
+    assert t_test_p(around(5.0, 0.1)) < 1e-6 and t_test_p(around(0.0, 1.0)) == pytest.approx(1.0)

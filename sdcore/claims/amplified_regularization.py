@@ -1,12 +1,18 @@
 """Claim C2 against "self-distillation amplifies regularization" (Mobahi et al. 2020).
 
 ``kernel_study`` runs the theory in its own setting (``engine.theory``: kernel ridge regression on a
-noisy sinusoid), pure and with the ground truth mixed back in. ``plan`` then puts its predictions to
-deep networks: for each setting and seed, three chains of ``generations`` students: labels + KD
-with weight decay (C1's loss), KD only (no labels: pure self-distillation), and labels + KD without
-weight decay (no explicit regularizer to amplify). ``analyse`` reads both. Cost: per setting and
-seed, two teachers and 3 × generations students, minus those already stored (the first chain's teacher
-and students are C1's when the settings match).
+noisy sinusoid), pure and with the ground truth mixed back in, and checks its three predictions
+there. ``plan`` puts them to deep networks: per declared setting and seed, four chains of
+``generations`` students: labels + KD with weight decay (C1's loss); KD only (no labels: pure
+self-distillation, the theory's collapsing case); KD only from an *accurate* teacher (trained on
+``accurate_subset`` images for ``accurate_epochs``, its students on the setting's own data), so that
+a collapse is not merely copied errors; labels + KD without weight decay (nothing explicit to
+amplify). Per model ``analyse`` measures the mechanism the theory names: the entropy of the
+outputs on the training and test sets (shrinking towards the zero function is predictions
+flattening towards uniform), the mean logit norm, and the participation ratio of the penultimate
+features on the test set (fewer surviving directions). Then every prediction is tested so that it
+can be borne out or contradicted (``predictions``: Holm's correction over the page's family). Cost:
+per setting and seed, three teachers and 4 × generations students, minus those stored.
 """
 
 from __future__ import annotations
@@ -20,23 +26,38 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from ..engine import theory
+from ..engine.inference import predict_logits
+from ..engine.mechanisms import output_entropy, participation_ratio, penultimate
 from ..engine.specs import KDWeights, ModelSpec, chain_specs
-from ..engine.stats import paired_differences, three_way
-from .common import ClaimResult, Plan, base_spec, generation_name, kd_weights, settings_and_seeds
+from ..engine.stats import paired_differences
+from .common import (
+    ClaimResult,
+    Plan,
+    generation_name,
+    kd_weights,
+    settings_and_seeds,
+    teacher_spec,
+)
 from .config import ChainsConfig
+from .predictions import Prediction, c2_verdict, judge_family
 from .runner import Study
 
-WITH_LABELS, KD_ONLY, NO_DECAY = "labels + KD", "KD only", "labels + KD, no weight decay"
-VARIANTS = (WITH_LABELS, KD_ONLY, NO_DECAY)
+WITH_LABELS, KD_ONLY, KD_ACCURATE, NO_DECAY = (
+    "labels + KD", "KD only", "KD only, accurate teacher", "labels + KD, no weight decay")
+VARIANTS = (WITH_LABELS, KD_ONLY, KD_ACCURATE, NO_DECAY)
+MECHANISM = ("test_entropy", "train_entropy", "test_logit_norm", "participation_ratio")
 
 RULES = {"C2": (
-    "the theory predicts that (a) pure self-distillation (KD only) heads for collapse, so "
-        "after the last generation the student is below its original teacher, and (b) without an "
-        "explicit regularizer (no weight decay) there is no gain. C2 holds (a contradicting "
-        "example) if in some setting the KD-only chain's last generation is above its teacher "
-        "(paired 95% CI above 0) or the first student without weight decay beats its teacher (CI "
-        "above 0); fails if in every setting both intervals lie wholly below 0; inconclusive "
-        "otherwise")}
+    "the theory's predictions, per declared setting: (P2) pure self-distillation (KD only) "
+    "collapses: the chain's last generation is below its teacher, and, from an accurate teacher, "
+    "below its own first student; (P2, its mechanism) over the KD-only chain the outputs' "
+    "entropy on the test set rises and the participation ratio of the penultimate features falls "
+    "from the first student to the last; (P3) without weight decay there is no gain: the first "
+    "student minus its teacher is 0 within ±equivalence_margin (two one-sided tests). Each "
+    "prediction is borne out or contradicted by one-sided t-tests (an equivalence test for the "
+    "null; a gain contradicts it), all of the page's p-values under Holm's correction at a "
+    "family-wise 5%. C2 holds (a contradicting example) if some prediction is contradicted; "
+    "fails if every prediction is borne out, the null included; inconclusive otherwise")}
 
 
 class Config(ChainsConfig):
@@ -57,6 +78,12 @@ class Config(ChainsConfig):
     kernel_mix: float = Field(0.3, ge=1.0e-3, le=1.0, description="weight of the ground truth in "
                               "the mixed variant's targets: mix·y + (1 - mix)·previous predictions")
     kernel_seed: int = Field(0, ge=0, description="seed of the toy problem's noise")
+    accurate_subset: int = Field(2000, ge=0, description="training images of the accurate "
+                                 "teacher of the fourth chain (0: all of them)")
+    accurate_epochs: int = Field(12, ge=1, description="epochs of the accurate teacher")
+    equivalence_margin: float = Field(3.0, gt=0.0, description="(P3) the first student without "
+                                      "weight decay counts as no better and no worse than its "
+                                      "teacher within ± this many points")
 
     @model_validator(mode="after")
     def _variants_differ(self) -> "Config":
@@ -108,11 +135,24 @@ class KernelStudy:
                                                     / table.norm_mixed.iloc[0])}
 
     def texts(self) -> dict[str, str]:
-        """The numbers the page's prose quotes, formatted."""
+        """The sentences the page's prose quotes, computed from the rounds: whether each of the
+        theory's predictions shows in its own setting."""
         k = self.numbers()
-        return {"c2_best_round": str(k["best_round_pure"]),
-                "c2_norm_pure": f"{k['norm_last_over_first_pure']:.2f}",
-                "c2_norm_mixed": f"{k['norm_last_over_first_mixed']:.2f}"}
+        rounds = len(self.pure.alpha)
+        p1 = (f"a few rounds help and more underfit: the test error is lowest at round "
+              f"{k['best_round_pure']} ({k['mse_best_pure']:.3g}, against {k['mse_round1']:.3g} "
+              f"at round 1 and {k['mse_last_pure']:.3g} at round {rounds})"
+              if 1 < k["best_round_pure"] < rounds else
+              f"the test error is lowest at round {k['best_round_pure']} of {rounds}, so the "
+              f"prediction that a few rounds help and more underfit does not show here")
+        shrinks = k["norm_last_over_first_pure"] < k["norm_last_over_first_mixed"]
+        p2 = (f"without the labels the predictions shrink towards the zero function (their norm "
+              f"falls to {k['norm_last_over_first_pure']:.2f} of round 1's), and mixing the "
+              f"labels back in holds them ({k['norm_last_over_first_mixed']:.2f})" if shrinks
+              else f"the predictions' norm falls to {k['norm_last_over_first_pure']:.2f} of round "
+                   f"1's without the labels and {k['norm_last_over_first_mixed']:.2f} with them: "
+                   f"the collapse the theory predicts does not show here")
+        return {"c2_kernel_p1": p1, "c2_kernel_p2": p2}
 
 
 def kernel_study(config: Config) -> KernelStudy:
@@ -125,75 +165,74 @@ def kernel_study(config: Config) -> KernelStudy:
                        config.kernel_mix)
 
 
-@dataclass
-class Result(ClaimResult):
-    kernel: KernelStudy
-    table: pd.DataFrame  # one row per trained model
-    changes: pd.DataFrame  # per setting, variant and generation: paired change over the teacher
-
-    def accuracy_table(self) -> pd.DataFrame:
-        """Mean test accuracy (%) over seeds, variants as rows and generations as columns."""
-        wide = self.table.pivot_table(index=["dataset", "model", "variant"], columns="generation",
-                                      values="test_acc", aggfunc="mean", sort=False)
-        wide.columns = [generation_name(g) for g in wide.columns]
-        return wide.round(2)
-
-    def trained_now(self) -> pd.DataFrame:
-        """How many models of each variant and generation were trained by this run."""
-        return self.table.groupby(["variant", "generation"], sort=False).trained_now.sum(
-        ).unstack()
-
-    def predictions(self) -> pd.DataFrame:
-        """The two tests of the rule, per setting."""
-        return predictions(self.changes)
-
-    def headline(self, claim: str = "C2") -> str:
-        p = self.predictions().iloc[0]
-        return (f"KD-only gen {int(p.last_generation)} vs teacher {p.kd_only_last:+.2f} pp "
-                f"[{p.kd_only_last_low:+.2f}, {p.kd_only_last_high:+.2f}]; no-decay gen-1 gain "
-                f"{p.no_decay_gain:+.2f} [{p.no_decay_gain_low:+.2f}, {p.no_decay_gain_high:+.2f}]")
-
-    def numbers(self, claim: str = "C2") -> dict[str, Any]:
-        return {"headline": self.headline(),
-                "predictions": self.predictions().round(4).to_dict(orient="records"),
-                "changes": self.changes.round(4).to_dict(orient="records"),
-                "kernel": self.kernel.numbers()}
+def kernel_study(config: Config) -> KernelStudy:
+    problem = theory.ToyProblem.sinusoid(config.kernel_points, config.kernel_noise,
+                                         config.kernel_seed)
+    args = (problem, config.kernel_width, config.kernel_ridge, config.kernel_rounds)
+    return KernelStudy(problem,
+                       theory.Eigenbasis.of(problem, config.kernel_width, config.kernel_ridge),
+                       theory.refit(*args), theory.refit(*args, mix=config.kernel_mix),
+                       config.kernel_mix)
 
 
-def variant_starts(config: Config, dataset: str, model: str,
-                   seed: int) -> dict[str, tuple[ModelSpec, KDWeights]]:
-    """The teacher spec and student loss of each variant."""
-    teacher = base_spec(config, dataset, model, seed)
+def variant_chains(setting: Config, seed: int) -> dict[str, list[ModelSpec]]:
+    """Each variant's chain (a teacher, then ``generations`` students) in a declared setting."""
+    teacher = teacher_spec(setting, seed)
+    kd = kd_weights(setting)
+    kd_only = KDWeights(0.0, kd.weight_ce + kd.weight_kd, kd.temperature)
     no_decay = dataclasses.replace(teacher, recipe=dataclasses.replace(teacher.recipe,
                                                                        weight_decay=0.0))
-    kd = kd_weights(config)
-    kd_only = KDWeights(0.0, kd.weight_ce + kd.weight_kd, kd.temperature)
-    return {WITH_LABELS: (teacher, kd), KD_ONLY: (teacher, kd_only), NO_DECAY: (no_decay, kd)}
+    accurate = dataclasses.replace(
+        teacher, train_subset=setting.accurate_subset,
+        recipe=dataclasses.replace(teacher.recipe, epochs=setting.accurate_epochs))
+    first = dataclasses.replace(accurate.student(accurate.key, kd_only),
+                                train_subset=teacher.train_subset, recipe=teacher.recipe)
+    return {WITH_LABELS: chain_specs(teacher, setting.generations, kd),
+            KD_ONLY: chain_specs(teacher, setting.generations, kd_only),
+            KD_ACCURATE: [accurate, *chain_specs(first, setting.generations - 1, kd_only)],
+            NO_DECAY: chain_specs(no_decay, setting.generations, kd)}
 
 
-def _variant_chains(config: Config) -> list[tuple[str, list[ModelSpec]]]:
-    return [(variant, chain_specs(teacher, config.generations, kd))
-            for setting in settings_and_seeds(config)
-            for variant, (teacher, kd) in variant_starts(config, *setting).items()]
+def _chains(config: Config) -> list[tuple[str, str, list[ModelSpec]]]:
+    """(setting, variant, chain) of every declared setting, seed and variant."""
+    return [(name, variant, chain) for name, setting, seed in settings_and_seeds(config)
+            for variant, chain in variant_chains(setting, seed).items()]
 
 
 def plan(config: Config) -> Plan:
-    return [chain for _, chain in _variant_chains(config)]
+    return [chain for *_, chain in _chains(config)]
+
+
+def mechanism(study: Study, spec: ModelSpec, on: ModelSpec) -> dict[str, float]:
+    """The theory's mechanism in one model (``spec``'s) on ``on``'s data: output entropy on the
+    training and test sets, the mean logit norm and the participation ratio of the penultimate
+    features on the test set."""
+    model, data = study[spec].model, study.lab.data(on)
+    test = predict_logits(model, data.test_x, study.lab.speed.eval_batch)
+    train = predict_logits(model, data.train_x, study.lab.speed.eval_batch)
+    return {"test_entropy": output_entropy(test), "train_entropy": output_entropy(train),
+            "test_logit_norm": float(test.norm(dim=1).mean()),
+            "participation_ratio": participation_ratio(penultimate(model, data.test_x))}
 
 
 def analyse(config: Config, study: Study) -> Result:
-    table = pd.DataFrame([study.row(spec, variant=variant)
-                          for variant, chain in _variant_chains(config) for spec in chain])
+    rows = []
+    for name, variant, chain in _chains(config):
+        on = chain[-1]  # every model of a chain is read on its students' data
+        rows += [{**study.row(spec, setting=name, variant=variant), **mechanism(study, spec, on)}
+                 for spec in chain]
+    table = pd.DataFrame(rows)
     changes = accuracy_changes(table)
-    return Result({"C2": verdict(predictions(changes))}, kernel=kernel_study(config),
-                  table=table, changes=changes)
+    tests = judge_family(predictions(config, table))
+    return Result({"C2": c2_verdict(tests)}, kernel=kernel_study(config), table=table,
+                  changes=changes, tests=tests)
 
 
 def accuracy_changes(table: pd.DataFrame) -> pd.DataFrame:
     """Per setting, variant and student generation: the paired change in test accuracy over the
     chain's own teacher (generation 0) and over the generation before, with 95% intervals."""
     generations = sorted(g for g in table.generation.unique() if g > 0)
-    by = ["dataset", "model", "variant"]
+    by = ["setting", "variant"]
     over_teacher = paired_differences(table, "test_acc", "generation",
                                       {g: (g, 0) for g in generations}, by)
     over_previous = paired_differences(table, "test_acc", "generation",
@@ -211,27 +250,85 @@ def accuracy_changes(table: pd.DataFrame) -> pd.DataFrame:
     return changes
 
 
-def predictions(changes: pd.DataFrame) -> pd.DataFrame:
-    """Per setting: the KD-only chain's last generation and the no-decay first student, each
-    against its own teacher, beside the first student of the chain with labels and weight decay."""
-    rows = []
-    for (dataset, model), group in changes.groupby(["dataset", "model"], sort=False):
-        def at(variant: str, generation: int) -> pd.Series:
-            return group[(group.variant == variant) & (group.generation == generation)].iloc[0]
-        last = int(group.generation.max())
-        kd_only, no_decay, base = at(KD_ONLY, last), at(NO_DECAY, 1), at(WITH_LABELS, 1)
-        rows.append({"dataset": dataset, "model": model, "last_generation": last,
-                     "kd_only_last": kd_only.over_teacher, "kd_only_last_low": kd_only.ci_low,
-                     "kd_only_last_high": kd_only.ci_high,
-                     "no_decay_gain": no_decay.over_teacher, "no_decay_gain_low": no_decay.ci_low,
-                     "no_decay_gain_high": no_decay.ci_high,
-                     "with_decay_gain": base.over_teacher, "with_decay_gain_low": base.ci_low,
-                     "with_decay_gain_high": base.ci_high})
-    return pd.DataFrame(rows)
+def _differences(table: pd.DataFrame, setting: str, variant: str, column: str,
+                 late: int, early: int) -> tuple[float, ...]:
+    """Per seed, ``column`` at generation ``late`` minus at ``early`` in one chain variant."""
+    rows = table[(table.setting == setting) & (table.variant == variant)]
+    wide = rows.pivot(index="seed", columns="generation", values=column)
+    return tuple((wide[late] - wide[early]).dropna())
 
 
-def verdict(predictions: pd.DataFrame) -> str:
-    """The rule applied to the table of ``predictions``: a contradicting example suffices."""
-    lows = [*predictions.kd_only_last_low, *predictions.no_decay_gain_low]
-    highs = [*predictions.kd_only_last_high, *predictions.no_decay_gain_high]
-    return three_way(lows, highs, sign=1, need="any")
+def predictions(config: Config, table: pd.DataFrame) -> list[Prediction]:
+    """The page's family of predictions, per declared setting (see RULES)."""
+    out = []
+    for name, setting in config.declared():
+        last = setting.generations
+        d = lambda *args: _differences(table, name, *args)  # noqa: E731
+        out += [
+            Prediction("KD only: last generation − teacher", "below",
+                       d(KD_ONLY, "test_acc", last, 0), setting=name),
+            Prediction("KD only, accurate teacher: last generation − first student", "below",
+                       d(KD_ACCURATE, "test_acc", last, 1), setting=name),
+            Prediction("KD only: test entropy, last − first student", "above",
+                       d(KD_ONLY, "test_entropy", last, 1), setting=name),
+            Prediction("KD only: participation ratio, last − first student", "below",
+                       d(KD_ONLY, "participation_ratio", last, 1), setting=name),
+            Prediction("no weight decay: first student − teacher", "null",
+                       d(NO_DECAY, "test_acc", 1, 0), setting.equivalence_margin,
+                       setting=name)]
+    return out
+
+
+@dataclass
+class Result(ClaimResult):
+    kernel: KernelStudy
+    table: pd.DataFrame  # one row per trained model, with its mechanism measures
+    changes: pd.DataFrame  # per setting, variant and generation: paired change over the teacher
+    tests: pd.DataFrame  # the family of predictions, each with its outcome
+
+    def accuracy_table(self) -> pd.DataFrame:
+        """Mean test accuracy (%) over seeds, variants as rows and generations as columns."""
+        return self._by_generation("test_acc").round(2)
+
+    def mechanism_table(self) -> pd.DataFrame:
+        """Means over seeds of the mechanism measures, by variant and generation."""
+        return self.table.groupby(["setting", "variant", "generation"], sort=False)[
+            ["test_acc", *MECHANISM]].mean().round(4)
+
+    def _by_generation(self, column: str) -> pd.DataFrame:
+        wide = self.table.pivot_table(index=["setting", "variant"], columns="generation",
+                                      values=column, aggfunc="mean", sort=False)
+        wide.columns = [generation_name(g) for g in wide.columns]
+        return wide
+
+    def trained_now(self) -> pd.DataFrame:
+        """How many models of each variant and generation were trained by this run."""
+        return self.table.groupby(["variant", "generation"], sort=False).trained_now.sum(
+        ).unstack()
+
+    def tests_table(self) -> pd.DataFrame:
+        return self.tests.round(4)
+
+    def headline(self, claim: str = "C2") -> str:
+        counts = self.tests.outcome.value_counts()
+        contradicted = "; ".join(f"{r.prediction} {r.mean:+.2f} [{r.ci_low:+.2f}, "
+                                 f"{r.ci_high:+.2f}]" for r in self.tests.itertuples()
+                                 if r.outcome == "contradicted")
+        return (f"of {len(self.tests)} predictions, {counts.get('borne out', 0)} borne out, "
+                f"{counts.get('contradicted', 0)} contradicted, {counts.get('undecided', 0)} "
+                f"undecided" + (f"; contradicted: {contradicted}" if contradicted else ""))
+
+    def texts(self) -> dict[str, str]:
+        """The sentences the page's prose quotes, computed from the tables."""
+        readings = "; ".join(f"{r.prediction} ({r.setting}): {r.mean:+.3g} [{r.ci_low:+.3g}, "
+                             f"{r.ci_high:+.3g}], {r.outcome}" for r in self.tests.itertuples())
+        return {**self.kernel.texts(), "c2_predictions": readings}
+
+    def numbers(self, claim: str = "C2") -> dict[str, Any]:
+        columns = ["setting", "variant", "seed", "generation", "test_acc", "train_acc",
+                   "test_loss", "train_loss", *MECHANISM]
+        return {"headline": self.headline(),
+                "tests": self.tests.round(6).to_dict(orient="records"),
+                "changes": self.changes.round(4).to_dict(orient="records"),
+                "kernel": self.kernel.numbers(),
+                "models": self.table[columns].round(6).to_dict(orient="records")}

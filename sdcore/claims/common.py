@@ -24,12 +24,18 @@ from .config import ChainsConfig, ExperimentConfig
 Plan = list[list[ModelSpec]]  # chains: a teacher, then the models distilled from it, in order
 
 
-def settings_and_seeds(config: ExperimentConfig) -> Iterator[tuple[str, str, int]]:
-    """(dataset, model, seed) for every setting of ``config`` and each of its seeds."""
-    for dataset in config.datasets:
-        for model in config.models:
-            for seed in range(config.first_seed, config.first_seed + config.seeds):
-                yield dataset, model, seed
+def settings_and_seeds(config: ExperimentConfig
+                       ) -> Iterator[tuple[str, ExperimentConfig, int]]:
+    """(name, config, seed) for every declared setting of ``config`` (``declared()``: one
+    dataset and one model each) and each of its seeds."""
+    for name, setting in config.declared():
+        for seed in range(setting.first_seed, setting.first_seed + setting.seeds):
+            yield name, setting, seed
+
+
+def teacher_spec(setting: ExperimentConfig, seed: int) -> ModelSpec:
+    """The teacher spec of a declared setting (``declared()``) at ``seed``."""
+    return base_spec(setting, setting.datasets[0], setting.models[0], seed)
 
 
 def base_spec(config: ExperimentConfig, dataset: str, model: str, seed: int) -> ModelSpec:
@@ -45,12 +51,15 @@ def kd_weights(config: ExperimentConfig) -> KDWeights:
     return KDWeights(config.weight_ce, config.weight_kd, config.temperature)
 
 
-def self_distillation_chains(config: ChainsConfig) -> Plan:
-    """Per setting and seed, a teacher and ``generations`` students, each distilled from the one
-    before: the models of claim C1, which the flatness notebooks measure too."""
-    kd = kd_weights(config)
-    return [chain_specs(base_spec(config, *setting), config.generations, kd)
-            for setting in settings_and_seeds(config)]
+def self_distillation_chains(config: ChainsConfig,
+                             seeds: int = 0) -> list[tuple[str, list[ModelSpec]]]:
+    """Per declared setting and seed (the first ``seeds`` of each, if not 0): the setting's name,
+    and a teacher with ``generations`` students, each distilled from the one before (C1's models,
+    which the flatness notebooks measure too)."""
+    return [(name, chain_specs(teacher_spec(setting, seed), config.generations,
+                               kd_weights(setting)))
+            for name, setting, seed in settings_and_seeds(config)
+            if not seeds or seed < setting.first_seed + seeds]
 
 
 def unique_specs(plan: Plan) -> list[ModelSpec]:
@@ -101,12 +110,14 @@ class ClaimResult:
         raise NotImplementedError
 
 
-def exploration_path(notebook: str, root: Path | None = None) -> Path:
-    """Where the setting search behind a notebook's profile keeps its results."""
-    return (root or project_root()) / "experiments" / "results" / f"{notebook}.json"
+def exploration_path(notebook: str, root: Path | None = None, kind: str = "") -> Path:
+    """Where an experiment behind a notebook keeps its results: the setting search
+    (``<notebook>.json``) or another ``kind`` of it (``<notebook>.<kind>.json``)."""
+    name = f"{notebook}.{kind}.json" if kind else f"{notebook}.json"
+    return (root or project_root()) / "experiments" / "results" / name
 
 
-def read_exploration(notebook: str, root: Path | None = None) -> list[dict[str, Any]]:
-    """The settings explored for a notebook's profile, as measured (empty if never run)."""
-    path = exploration_path(notebook, root)
+def read_exploration(notebook: str, root: Path | None = None, kind: str = "") -> Any:
+    """An experiment's results for a notebook, as measured (empty if never run)."""
+    path = exploration_path(notebook, root, kind)
     return json.loads(path.read_text()) if path.exists() else []

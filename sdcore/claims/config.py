@@ -91,7 +91,7 @@ class Config(BaseModel):
                 if typing.get_origin(tp) is Literal:
                     allowed.append(" | ".join(map(str, typing.get_args(tp))))
             for bound in field.metadata:
-                for attr, sign in (("ge", "≥"), ("le", "≤")):
+                for attr, sign in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤")):
                     if getattr(bound, attr, None) is not None:
                         allowed.append(f"{sign} {getattr(bound, attr)}")
             default = field.default if field.default is not PydanticUndefined else None
@@ -126,8 +126,15 @@ def check_dataset(name: str) -> str:
     raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
 
 
+SETTING_KEYS = ("dataset", "model", "width", "train_subset", "test_subset", "epochs",
+                "batch_size", "lr", "weight_decay", "augment", "seeds", "first_seed",
+                "weight_ce", "weight_kd", "temperature")  # what a declared setting may change
+
+
 class ExperimentConfig(Config):
     """Data, model, training recipe, distillation loss, seeds and hardware: every claim's."""
+
+    ABOUT_SETTINGS: typing.ClassVar[tuple[str, ...]] = ("settings",)  # name declared settings
 
     profile: str = Field("cpu", description="profile name; the results record goes to "
                          "results/<profile>/", json_schema_extra={"allowed": "letters, digits, "
@@ -208,11 +215,67 @@ class ExperimentConfig(Config):
             return name
         raise ValueError(f"{name!r} is not a plain name (letters, digits, - and _)")
 
+    settings: list[dict[str, Any]] = Field(
+        [], description="declared settings, each a mapping with a unique 'name' and the "
+        "parameters where it departs from the ones above (" + ", ".join(SETTING_KEYS)
+        + "; 'dataset' and 'model' name one each); empty: one setting per dataset and model")
+
     @model_validator(mode="after")
     def _some_loss(self) -> "ExperimentConfig":
         if self.weight_ce + self.weight_kd <= 0:
             raise ValueError("parameters 'weight_ce' and 'weight_kd': at least one must be > 0")
         return self
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "ExperimentConfig":
+        """``Config.from_params``, then each declared setting resolved (after the config's own
+        checks, so that an error in a shared key is named as such)."""
+        config = super().from_params(params)
+        config._settings_resolve()
+        return config
+
+    def _settings_resolve(self) -> None:
+        """Each declared setting has a unique name, known keys, and validates."""
+        names = [s.get("name") for s in self.settings]
+        for i, setting in enumerate(self.settings):
+            where = f"parameter 'settings' (entry {i + 1}"
+            if not isinstance(setting.get("name"), str) or not setting["name"]:
+                raise ConfigError(f"{where}): each setting needs a 'name' (text)")
+            if names.count(setting["name"]) > 1:
+                raise ConfigError(f"{where}): the name {setting['name']!r} is used twice")
+            unknown = sorted(set(setting) - {"name", *SETTING_KEYS})
+            if unknown:
+                raise ConfigError(f"{where}, {setting['name']!r}): unknown key(s) "
+                                  f"{', '.join(map(repr, unknown))}; allowed: name, "
+                                  + ", ".join(SETTING_KEYS))
+            try:
+                self._setting_config(setting)
+            except ConfigError as err:
+                raise ConfigError(f"{where}, {setting['name']!r}): {err}") from None
+
+    def _setting_config(self, setting: dict[str, Any]) -> "ExperimentConfig":
+        changes = {k: v for k, v in setting.items() if k not in ("name", "dataset", "model")}
+        if "dataset" in setting:
+            changes["datasets"] = [setting["dataset"]]
+        if "model" in setting:
+            changes["models"] = [setting["model"]]
+        scoped = {key: [] for key in self.ABOUT_SETTINGS}  # a resolved setting declares none
+        return type(self).from_params({**self.model_dump(), **changes, **scoped})
+
+
+    def setting_names(self) -> list[str]:
+        """The names ``declared()`` gives, without resolving the settings."""
+        if self.settings:
+            return [s.get("name") for s in self.settings]
+        return [f"{d} · {m}" for d in self.datasets for m in self.models]
+
+    def declared(self) -> list[tuple[str, "ExperimentConfig"]]:
+        """Every declared setting: its name and its config (one dataset, one model, no further
+        settings). Without ``settings``, one per dataset and model, named ``dataset · model``."""
+        if self.settings:
+            return [(s["name"], self._setting_config(s)) for s in self.settings]
+        return [(f"{d} · {m}", self.model_copy(update={"datasets": [d], "models": [m]}))
+                for d in self.datasets for m in self.models]
 
 
 class ChainsConfig(ExperimentConfig):
@@ -221,3 +284,23 @@ class ChainsConfig(ExperimentConfig):
     generations: int = Field(1, ge=1, le=20, description="students per chain; student 1 is "
                              "distilled from the teacher, student k from student k-1 "
                              "(born-again style)")
+
+
+class FlatnessConfig(ChainsConfig):
+    """Claims measured on the models of C1's chains (C3 and C4)."""
+
+    ABOUT_SETTINGS: typing.ClassVar[tuple[str, ...]] = ("settings", "measured_settings")
+
+    measured_seeds: int = Field(0, ge=0, description="measure the first this many seeds of each "
+                                "declared setting (0: every seed)")
+    measured_settings: list[str] = Field([], description="measure the models of these declared "
+                                         "settings (names; empty: every declared setting)")
+
+    @model_validator(mode="after")
+    def _measured_settings_declared(self) -> "FlatnessConfig":
+        names = self.setting_names()
+        unknown = [s for s in self.measured_settings if s not in names]
+        if unknown:
+            raise ValueError(f"parameter 'measured_settings': {', '.join(map(repr, unknown))} "
+                             f"not declared; declared: {', '.join(names)}")
+        return self

@@ -1,11 +1,19 @@
 """Claim C2 against the multi-view account of self-distillation (Allen-Zhu & Li 2020).
 
-For each setting and seed s: the teacher and its self-distilled student (C1's models), an
-independently trained network of the same architecture (the teacher of seed s + seeds, so partners
-never coincide with the experiment's own teachers), their explicit ensemble, a student distilled
-from that ensemble, and a student distilled from the teacher that starts from the teacher's own
-initial weights. Cost per setting and seed: at most five trainings (teacher, student, partner,
-ensemble student, same-init student), minus those already in the run store.
+Per declared setting and seed s: the teacher and its self-distilled student, an independently
+trained network of the same architecture (the teacher of seed s + seeds, so partners never
+coincide with the experiment's own teachers), their explicit ensemble, a student distilled from
+that ensemble, a student distilled from the teacher that starts from the teacher's own initial
+weights, and a label-smoothing student (C1's control: the teacher's softness without its dark
+knowledge; a feature-noise pattern can act as instance-specific label smoothing). ``analyse``
+checks the manipulation the theory's test needs — does the same-init student stay with its
+teacher (test agreement, loss barrier on the straight line between them) more than the fresh one
+does? — and tests the theory's predictions so that each can be borne out or contradicted
+(``predictions``: Holm's correction over the page's family): (M1) the student does not exceed the
+ensemble; (M2) the same-init student gains less than the fresh one, tested only where the
+manipulation worked; (M3) with ``views_contrast``, data with many views per class give a larger
+gain than data with one view at matched difficulty. Cost per setting and seed: at most six
+trainings, minus those already in the run store.
 """
 
 from __future__ import annotations
@@ -15,50 +23,202 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from ..engine.calibration import agreement
+from ..engine.inference import predict_logits
+from ..engine.mechanisms import loss_barrier
 from ..engine.specs import AVERAGES, ModelSpec, ensemble_key
-from ..engine.stats import paired_differences, three_way
-from .common import ClaimResult, Plan, base_spec, kd_weights
+from ..engine.stats import one_sided_p, paired_differences
+from .common import ClaimResult, Plan, kd_weights, settings_and_seeds, teacher_spec
 from .config import ExperimentConfig
+from .predictions import Prediction, c2_verdict, judge_family
 from .runner import Study
 
-ROLES = ("teacher", "partner", "ensemble", "student", "ensemble student", "same-init student")
+ROLES = ("teacher", "partner", "ensemble", "student", "ensemble student", "same-init student",
+         "label-smoothing student")
 COMPARISONS = {  # name: (model, baseline), paired by seed
     "student vs teacher": ("student", "teacher"),
-    "same-init student vs teacher": ("same-init student", "teacher"),
-    "same-init vs fresh student": ("same-init student", "student"),
     "student vs ensemble": ("student", "ensemble"),
+    "same-init vs fresh student": ("same-init student", "student"),
+    "same-init student vs teacher": ("same-init student", "teacher"),
     "ensemble vs teacher": ("ensemble", "teacher"),
     "ensemble student vs student": ("ensemble student", "student"),
+    "student vs label-smoothing student": ("student", "label-smoothing student"),
 }
-TESTS = ("student vs ensemble", "same-init vs fresh student")  # the rule's two comparisons
 RULES = {"C2": (
-    "the multi-view account predicts that (a) the self-distilled student does not exceed the "
-        "explicit ensemble of its teacher and an independent network, and (b) a student started "
-        "from the teacher's own initial weights gains less than one started fresh. C2 holds (a "
-        "contradicting example) if in some setting the student beats the ensemble (paired 95% CI "
-        "of student − ensemble above 0) or the same-init student beats the fresh one (CI of "
-        "same-init − fresh above 0); fails if in every setting both predictions are borne out "
-        "(both CIs below 0); inconclusive otherwise")}
+    "the multi-view account's predictions, per declared setting: (M1) the self-distilled "
+    "student does not exceed the explicit ensemble of its teacher and an independent network "
+    "(borne out: student − ensemble below +ensemble_margin by a one-sided test; contradicted: "
+    "above 0); (M2) a student started from the teacher's own initial weights gains less than one "
+    "started fresh (same-init − fresh below 0; contradicted: above 0), tested only in settings "
+    "where that student stays with its teacher (higher test agreement and lower loss barrier "
+    "than the fresh one, one-sided 5% each); (M3) with views_contrast, the student's gain on "
+    "data with many views per class exceeds its gain on one view at matched difficulty. All of "
+    "the page's p-values under Holm's correction at a family-wise 5%. C2 holds (a contradicting "
+    "example) if some prediction is contradicted; fails if every prediction is borne out; "
+    "inconclusive otherwise")}
 
 
 class Config(ExperimentConfig):
-    """Claim C2 against Allen-Zhu & Li 2020: ensembles and the student's starting point."""
+    """Claim C2 against Allen-Zhu & Li 2020: ensembles, the student's starting point, views."""
+
+    ABOUT_SETTINGS = ("settings", "views_contrast")
 
     ensemble_average: Literal[AVERAGES] = Field(  # type: ignore[valid-type]
         "logits", description="how the ensemble of teacher and independent network averages: "
         "logits (the networks' outputs, as in Allen-Zhu & Li) or probabilities")
+    ensemble_margin: float = Field(1.0, gt=0.0, description="(M1) the student counts as not "
+                                   "exceeding the ensemble if student − ensemble is below this "
+                                   "many points (one-sided 95%)")
+    barrier_points: int = Field(11, ge=3, description="points on the straight line between a "
+                                "student and its teacher where the loss barrier is read")
+    barrier_samples: int = Field(500, ge=1, description="training images the loss barrier is "
+                                 "read on")
+    views_contrast: list[str] = Field([], description="(M3) two declared settings: data with many "
+                                      "views per class, then data with one view at matched "
+                                      "difficulty; empty: no such test")
+
+    @model_validator(mode="after")
+    def _contrast_declared(self) -> "Config":
+        names = self.setting_names()
+        if self.views_contrast and (len(self.views_contrast) != 2
+                                    or not set(self.views_contrast) <= set(names)):
+            raise ValueError(f"parameter 'views_contrast': two of the declared settings "
+                             f"({', '.join(names)}), got {self.views_contrast}")
+        return self
+
+
+def seed_specs(setting: Config, seed: int) -> dict[str, ModelSpec]:
+    """The spec of every trained role in a declared setting at ``seed``."""
+    kd = kd_weights(setting)
+    teacher = teacher_spec(setting, seed)
+    partner = teacher_spec(setting, seed + setting.seeds)
+    student = teacher.student(teacher.key, kd)
+    return {"teacher": teacher, "partner": partner, "student": student,
+            "same-init student": dataclasses.replace(student, init_seed=teacher.training_seed),
+            "ensemble student": teacher.student(
+                ensemble_key([teacher.key, partner.key], setting.ensemble_average), kd),
+            "label-smoothing student": teacher.student(
+                teacher.key, dataclasses.replace(kd, targets="label smoothing"))}
+
+
+def _all_specs(config: Config) -> list[tuple[str, int, dict[str, ModelSpec]]]:
+    """(setting, seed, role specs) of every declared setting and seed."""
+    return [(name, seed, seed_specs(setting, seed))
+            for name, setting, seed in settings_and_seeds(config)]
+
+
+def plan(config: Config) -> Plan:
+    chains = []
+    for *_, specs in _all_specs(config):
+        chains += [[specs["teacher"], specs["student"], specs["same-init student"],
+                    specs["label-smoothing student"]], [specs["partner"]],
+                   [specs["ensemble student"]]]
+    return chains
+
+
+def staying(study: Study, specs: dict[str, ModelSpec], config: Config) -> dict[str, float]:
+    """How close each student stays to its teacher: test agreement (%) and the loss barrier on
+    the straight line between them, for the same-init and the fresh student."""
+    teacher = study[specs["teacher"]].model
+    data = study.lab.data(specs["teacher"])
+    x, y = study.lab.training_sample(specs["teacher"], config.barrier_samples)
+    reference = predict_logits(teacher, data.test_x, study.lab.speed.eval_batch)
+    out = {}
+    for role, label in (("same-init student", "same_init"), ("student", "fresh")):
+        model = study[specs[role]].model
+        out[f"{label}_agreement"] = agreement(
+            predict_logits(model, data.test_x, study.lab.speed.eval_batch), reference)
+        out[f"{label}_barrier"] = loss_barrier(teacher, model, x, y, config.barrier_points)
+    return out
+
+
+def analyse(config: Config, study: Study) -> Result:
+    rows, checks = [], []
+    for name, seed, specs in _all_specs(config):
+        roles = {role: study[spec] for role, spec in specs.items()}
+        roles["ensemble"] = study.lab.ensemble([roles["teacher"], roles["partner"]],
+                                               config.ensemble_average)
+        # paired by the setting's seed (a partner is trained with another)
+        rows += [{**study.row(roles[role], setting=name, role=role), "seed": seed}
+                 for role in ROLES]
+        checks.append({"setting": name, "seed": seed, **staying(study, specs, config)})
+    table = pd.DataFrame(rows)
+    comparisons = role_comparisons(table)
+    manipulation = manipulation_checks(pd.DataFrame(checks))
+    tests = judge_family(predictions(config, table, manipulation))
+    return Result({"C2": c2_verdict(tests)}, table=table, comparisons=comparisons,
+                  checks=pd.DataFrame(checks), manipulation=manipulation, tests=tests)
+
+
+def role_comparisons(table: pd.DataFrame) -> pd.DataFrame:
+    """Per setting, the paired differences of COMPARISONS with 95% intervals."""
+    return paired_differences(table, "test_acc", "role", COMPARISONS, ["setting"])
+
+
+def manipulation_checks(checks: pd.DataFrame) -> pd.DataFrame:
+    """Per setting: whether the same-init student stays with its teacher more than the fresh one
+    (agreement higher, barrier lower, each by a one-sided paired t-test at 5%): ``worked``,
+    ``failed`` (it stays less, significantly) or ``undecided``."""
+    rows = []
+    for setting, group in checks.groupby("setting", sort=False):
+        agree = (group.same_init_agreement - group.fresh_agreement).tolist()
+        barrier = (group.same_init_barrier - group.fresh_barrier).tolist()
+        closer = one_sided_p(agree, greater=True) < 0.05 and one_sided_p(barrier,
+                                                                          greater=False) < 0.05
+        farther = one_sided_p(agree, greater=False) < 0.05 or one_sided_p(barrier,
+                                                                           greater=True) < 0.05
+        rows.append({"setting": setting, "seeds": len(group),
+                     "agreement_same_init": group.same_init_agreement.mean(),
+                     "agreement_fresh": group.fresh_agreement.mean(),
+                     "barrier_same_init": group.same_init_barrier.mean(),
+                     "barrier_fresh": group.fresh_barrier.mean(),
+                     "manipulation": "worked" if closer else "failed" if farther
+                     else "undecided"})
+    return pd.DataFrame(rows)
+
+
+def _differences(table: pd.DataFrame, setting: str, a: str, b: str) -> pd.Series:
+    rows = table[table.setting == setting]
+    wide = rows.pivot(index="seed", columns="role", values="test_acc")
+    return (wide[a] - wide[b]).dropna()
+
+
+def predictions(config: Config, table: pd.DataFrame,
+                manipulation: pd.DataFrame) -> list[Prediction]:
+    """The page's family of predictions (see RULES)."""
+    worked = dict(zip(manipulation.setting, manipulation.manipulation == "worked"))
+    out = []
+    for name, setting in config.declared():
+        out.append(Prediction("M1: student − ensemble", "at most",
+                              tuple(_differences(table, name, "student", "ensemble")),
+                              setting.ensemble_margin, setting=name))
+        if worked.get(name):
+            out.append(Prediction("M2: same-init − fresh student", "below",
+                                  tuple(_differences(table, name, "same-init student",
+                                                     "student")), setting=name))
+    if config.views_contrast:
+        many, one = config.views_contrast
+        gains = [_differences(table, s, "student", "teacher") for s in (many, one)]
+        paired = min(len(g) for g in gains)  # seeds of two settings, matched by their order
+        contrast = tuple(gains[0].iloc[:paired].to_numpy() - gains[1].iloc[:paired].to_numpy())
+        out.append(Prediction(f"M3: gain on {many} − gain on {one}", "above", contrast,
+                              setting=f"{many} vs {one}"))
+    return out
 
 
 @dataclass
 class Result(ClaimResult):
     table: pd.DataFrame  # one row per model (or ensemble) per setting and seed
     comparisons: pd.DataFrame  # per setting and comparison: paired difference with its interval
+    checks: pd.DataFrame  # per setting and seed: how close each student stays to its teacher
+    manipulation: pd.DataFrame  # per setting: did the same-init manipulation work
+    tests: pd.DataFrame  # the family of predictions, each with its outcome
 
     def accuracy_table(self) -> pd.DataFrame:
         """Test accuracy (%) with seeds as rows and roles as columns, per setting."""
-        wide = self.table.pivot(index=["dataset", "model", "seed"], columns="role",
+        wide = self.table.pivot(index=["setting", "seed"], columns="role",
                                 values="test_acc")
         return wide[list(ROLES)].round(2)
 
@@ -67,96 +227,44 @@ class Result(ClaimResult):
         return self.table.groupby("role", sort=False).trained_now.sum().to_frame("trained now")
 
     def headline(self, claim: str = "C2") -> str:
-        """The rule's two tests, in the first setting."""
-        c = self.comparisons.drop_duplicates("comparison").set_index("comparison")
-        return "; ".join(f"{name} {c.loc[name, 'difference']:+.2f} pp "
-                         f"[{c.loc[name, 'ci_low']:+.2f}, {c.loc[name, 'ci_high']:+.2f}]"
-                         for name in TESTS)
-
-    def numbers(self, claim: str = "C2") -> dict[str, Any]:
-        accuracy = self.table[["dataset", "model", "seed", "role", "test_acc"]]
-        return {"headline": self.headline(),
-                "comparisons": self.comparisons.round(4).to_dict(orient="records"),
-                "accuracy": accuracy.round(4).to_dict(orient="records")}
-
-
-def seed_specs(config: Config, dataset: str, model: str, seed: int) -> dict[str, ModelSpec]:
-    """The spec of every trained role for one setting and seed."""
-    kd = kd_weights(config)
-    teacher = base_spec(config, dataset, model, seed)
-    partner = base_spec(config, dataset, model, seed + config.seeds)
-    student = teacher.student(teacher.key, kd)
-    return {"teacher": teacher, "partner": partner, "student": student,
-            "same-init student": dataclasses.replace(student, init_seed=teacher.training_seed),
-            "ensemble student": teacher.student(
-                ensemble_key([teacher.key, partner.key], config.ensemble_average), kd)}
-
-
-def _all_specs(config: Config) -> list[tuple[str, str, int, dict[str, ModelSpec]]]:
-    return [(dataset, model, seed, seed_specs(config, dataset, model, seed))
-            for dataset in config.datasets for model in config.models
-            for seed in range(config.first_seed, config.first_seed + config.seeds)]
-
-
-def plan(config: Config) -> Plan:
-    chains = []
-    for *_, specs in _all_specs(config):
-        chains += [[specs["teacher"], specs["student"], specs["same-init student"]],
-                   [specs["partner"]], [specs["ensemble student"]]]
-    return chains
-
-
-def analyse(config: Config, study: Study) -> Result:
-    rows = []
-    for *_, seed, specs in _all_specs(config):
-        roles = {role: study[spec] for role, spec in specs.items()}
-        roles["ensemble"] = study.lab.ensemble([roles["teacher"], roles["partner"]],
-                                               config.ensemble_average)
-        # paired by the setting's seed (a partner is trained with another)
-        rows += [{**roles[role].row(), "seed": seed, "role": role} for role in ROLES]
-    table = pd.DataFrame(rows)
-    comparisons = role_comparisons(table)
-    return Result({"C2": verdict(comparisons)}, table=table, comparisons=comparisons)
-
-
-def role_comparisons(table: pd.DataFrame) -> pd.DataFrame:
-    """Per setting, the paired differences of COMPARISONS with 95% intervals."""
-    return paired_differences(table, "test_acc", "role", COMPARISONS, ["dataset", "model"])
-
-
-def verdict(comparisons: pd.DataFrame) -> str:
-    """The rule applied to the table of ``role_comparisons``: a counterexample suffices."""
-    tests = comparisons[comparisons.comparison.isin(TESTS)]
-    return three_way(tests.ci_low, tests.ci_high, sign=1, need="any")
-
-
-@dataclass
-class Exploration:
-    """The multi-view exploration (``experiments/explore_c2_multiview.py``), every dataset."""
-
-    accuracy: pd.DataFrame  # every role's test accuracy
-    comparisons: pd.DataFrame  # the paired comparisons
-
-    @classmethod
-    def of(cls, explored: list[dict[str, Any]]) -> "Exploration":
-        if not explored:
-            return cls(pd.DataFrame(), pd.DataFrame())
-        return cls(pd.concat([pd.DataFrame(r["accuracy"]) for r in explored]),
-                   pd.concat([pd.DataFrame(r["comparisons"]) for r in explored]))
-
-    def table(self) -> pd.DataFrame:
-        """Each comparison's mean difference and interval (pp), datasets as columns."""
-        if self.comparisons.empty:
-            return pd.DataFrame({"note": ["no exploration results: run python "
-                                          "experiments/explore_c2_multiview.py"]})
-        return self.comparisons.pivot(index="comparison", columns="dataset",
-                                      values=["difference", "ci_low", "ci_high"]
-                                      ).map("{:+.2f}".format)
+        counts = self.tests.outcome.value_counts()
+        parts = "; ".join(f"{r.prediction} ({r.setting}) {r.mean:+.2f} [{r.ci_low:+.2f}, "
+                          f"{r.ci_high:+.2f}] {r.outcome}" for r in self.tests.itertuples())
+        return (f"of {len(self.tests)} predictions, {counts.get('borne out', 0)} borne out, "
+                f"{counts.get('contradicted', 0)} contradicted: {parts}")
 
     def texts(self) -> dict[str, str]:
-        """The student's gain per explored dataset, as the page's prose quotes it."""
-        if self.comparisons.empty:
-            return {"c2_views": "not measured (run the exploration)"}
-        gains = self.comparisons[self.comparisons.comparison == "student vs teacher"]
-        return {"c2_views": "; ".join(f"{r.dataset}: {r.difference:+.2f} pp [{r.ci_low:+.2f}, "
-                                      f"{r.ci_high:+.2f}]" for r in gains.itertuples())}
+        """The sentences the page's prose quotes, computed from the tables."""
+        manip = "; ".join(
+            f"{r.setting}: test agreement with the teacher {r.agreement_same_init:.1f}% "
+            f"(same init) against {r.agreement_fresh:.1f}% (fresh), loss barrier "
+            f"{r.barrier_same_init:.3g} against {r.barrier_fresh:.3g} nats: the manipulation "
+            f"{r.manipulation}" for r in self.manipulation.itertuples())
+        smoothing = "; ".join(
+            f"{r.setting}: {r.difference:+.2f} pp [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
+            for r in self.comparisons.itertuples()
+            if r.comparison == "student vs label-smoothing student")
+        return {"c2_manipulation": manip, "c2_smoothing": smoothing}
+
+    def numbers(self, claim: str = "C2") -> dict[str, Any]:
+        models = self.table[["setting", "seed", "role", "test_acc", "train_acc", "test_loss",
+                             "train_loss"]]
+        return {"headline": self.headline(),
+                "tests": self.tests.round(6).to_dict(orient="records"),
+                "manipulation": self.manipulation.round(4).to_dict(orient="records"),
+                "checks": self.checks.round(4).to_dict(orient="records"),
+                "comparisons": self.comparisons.round(4).to_dict(orient="records"),
+                "models": models.round(4).to_dict(orient="records")}
+
+
+def exploration_table(explored: list[dict[str, Any]]) -> pd.DataFrame:
+    """The multi-view exploration that led to the declared multi-view settings (records of
+    ``experiments/explore_c2_multiview.py``, as measured): each comparison's mean difference and
+    interval (pp) per dataset."""
+    if not explored:
+        return pd.DataFrame({"note": ["no exploration results: run python "
+                                      "experiments/explore_c2_multiview.py"]})
+    rows = [{"dataset": r["setting"], "seeds": c["seeds"], "comparison": c["comparison"],
+             "difference": c["difference"], "ci_low": c["ci_low"], "ci_high": c["ci_high"]}
+            for r in explored for c in r["comparisons"]]
+    return pd.DataFrame(rows).round(2)

@@ -32,10 +32,10 @@ class Study:
     def __getitem__(self, spec: ModelSpec) -> Trained:
         return self.models[spec.key]
 
-    def row(self, spec: ModelSpec, **labels: Any) -> dict[str, Any]:
-        """The standard row of ``spec``'s model (``Trained.row``), ``labels`` after its
-        setting, seed and generation."""
-        row = self[spec].row()
+    def row(self, model: ModelSpec | Trained, **labels: Any) -> dict[str, Any]:
+        """The standard row of a planned model, given by its spec, or of an ensemble
+        (``Trained.row``), with ``labels`` after its dataset, model, seed and generation."""
+        row = (self[model] if isinstance(model, ModelSpec) else model).row()
         head = {k: row.pop(k) for k in ("dataset", "model", "seed", "generation")}
         return {**head, **labels, **row}
 

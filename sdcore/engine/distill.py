@@ -1,9 +1,13 @@
-"""The knowledge-distillation loss and the teacher-to-student batch loss built from it.
+"""The knowledge-distillation loss, its label-smoothing control, and the batch losses built on them.
 
-    loss = weight_ce · CE(y, s) + weight_kd · T² · KL(softmax(t/T) ‖ softmax(s/T))
+    loss = weight_ce · CE(y, s) + weight_kd · T² · KL(q ‖ softmax(s/T))
 
-with s the student's and t the teacher's logits (Hinton et al. 2015). The T² factor keeps the soft
-term's gradient scale independent of T. Costs one teacher forward pass per batch.
+with s the student's logits and q its soft targets: the teacher's softened outputs
+softmax(t/T) (Hinton et al. 2015), or, for the label-smoothing control, the smoothed labels
+q_ε = (1 − ε)·onehot(y) + ε/K with ε matched to the teacher (``smoothing_epsilon``), which carry
+the teacher's softness but none of its dark knowledge (Yuan et al. 2020; Müller et al. 2019). The
+T² factor keeps the soft term's gradient scale independent of T. Costs one teacher forward pass
+per batch (none when the teacher's logits are cached, or for the control).
 """
 
 from __future__ import annotations
@@ -19,19 +23,48 @@ from .inference import autocast, predict_logits
 from .specs import AVERAGES, KDWeights
 from .train import BatchLoss
 
-def kd_loss(student_logits: Tensor, teacher_logits: Tensor, labels: Tensor,
-            kd: KDWeights) -> Tensor:
-    """``weight_ce·CE(y, s) + weight_kd·T²·KL(softmax(t/T) ‖ softmax(s/T))``, batch mean."""
+MIN_EPSILON = 1e-8  # smoothed labels keep every class above zero, so their logarithm is finite
+
+
+def soft_target_loss(student_logits: Tensor, target_log_probs: Tensor, labels: Tensor,
+                     kd: KDWeights) -> Tensor:
+    """``weight_ce·CE(y, s) + weight_kd·T²·KL(q ‖ softmax(s/T))`` for soft targets with
+    log-probabilities ``target_log_probs``, batch mean."""
     t = kd.temperature
     loss = student_logits.new_zeros(())
     if kd.weight_ce:
         loss = loss + kd.weight_ce * F.cross_entropy(student_logits, labels)
     if kd.weight_kd:
-        kl = F.kl_div(F.log_softmax(student_logits / t, dim=1),
-                      F.log_softmax(teacher_logits / t, dim=1), reduction="batchmean",
-                      log_target=True)
+        kl = F.kl_div(F.log_softmax(student_logits / t, dim=1), target_log_probs,
+                      reduction="batchmean", log_target=True)
         loss = loss + kd.weight_kd * t * t * kl
     return loss
+
+
+def kd_loss(student_logits: Tensor, teacher_logits: Tensor, labels: Tensor,
+            kd: KDWeights) -> Tensor:
+    """``weight_ce·CE(y, s) + weight_kd·T²·KL(softmax(t/T) ‖ softmax(s/T))``, batch mean."""
+    return soft_target_loss(student_logits, F.log_softmax(teacher_logits / kd.temperature, dim=1),
+                            labels, kd)
+
+
+def smoothed_log_targets(labels: Tensor, classes: int, epsilon: float) -> Tensor:
+    """log q_ε of labels smoothed by ε: ``(1 − ε)·onehot(y) + ε/K``."""
+    if not MIN_EPSILON <= epsilon <= 1:
+        raise ValueError(f"epsilon must lie in [{MIN_EPSILON}, 1], got {epsilon}")
+    q = torch.full((len(labels), classes), epsilon / classes, device=labels.device)
+    q[torch.arange(len(labels), device=labels.device), labels] += 1 - epsilon
+    return q.log()
+
+
+def smoothing_epsilon(teacher_logits: Tensor, labels: Tensor, temperature: float) -> float:
+    """The ε whose smoothed labels put on the non-target classes the mass that the teacher's
+    outputs at temperature T put there on average over ``labels``' samples: ε·(K − 1)/K =
+    1 − mean softmax(t/T)_y, so ε = K/(K − 1)·(1 − mean softmax(t/T)_y), at least MIN_EPSILON."""
+    classes = teacher_logits.shape[1]
+    target = F.softmax(teacher_logits.double() / temperature, dim=1).gather(1, labels[:, None])
+    epsilon = classes / (classes - 1) * (1 - float(target.mean()))
+    return min(1.0, max(MIN_EPSILON, epsilon))
 
 
 def ensemble_logits(logits: list[Tensor], average: str) -> Tensor:
@@ -64,6 +97,16 @@ class Ensemble(nn.Module):
 def cross_entropy_loss(logits: Tensor, labels: Tensor, inputs: Tensor, idx: Tensor) -> Tensor:
     """The teacher's batch loss."""
     return F.cross_entropy(logits, labels)
+
+
+def label_smoothing_loss(kd: KDWeights, epsilon: float, classes: int) -> BatchLoss:
+    """The label-smoothing control's batch loss: the student's soft targets are its labels
+    smoothed by ``epsilon`` (no teacher forward pass)."""
+
+    def loss(logits: Tensor, labels: Tensor, inputs: Tensor, idx: Tensor) -> Tensor:
+        return soft_target_loss(logits, smoothed_log_targets(labels, classes, epsilon), labels, kd)
+
+    return loss
 
 
 def distillation_loss(teacher: nn.Module, kd: KDWeights, train_x: Tensor | None = None,

@@ -9,6 +9,7 @@ train and test sets per model trained.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,17 +17,25 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from . import scheduler
+from .calibration import agreement, expected_calibration_error, mean_kl
 from .data import ImageData, load_dataset
-from .distill import Ensemble, cross_entropy_loss, distillation_loss
-from .inference import as_input, evaluate
+from .distill import (
+    Ensemble,
+    cross_entropy_loss,
+    distillation_loss,
+    label_smoothing_loss,
+    smoothing_epsilon,
+)
+from .inference import as_input, predict_logits
 from .models import build_model, memory_format
 from .progress import Progress
 from .specs import ModelSpec, ensemble_key, ensemble_members
 from .speed import Speed, compiled
 from .store import RunStore
-from .train import Job, TrainingDiverged, fit_many
+from .train import BatchLoss, Job, TrainingDiverged, fit_many
 
 
 @dataclass
@@ -38,15 +47,22 @@ class Trained:
     trained_now: bool = False
 
     def row(self) -> dict[str, Any]:
-        """The row every claim's table records for a model: its setting, seed and generation,
-        accuracy and loss on train and test, the generalization gap, whether this run trained
-        it, its training time (``None`` for an ensemble) and its key."""
+        """The row every claim's table records for a model: its data, architecture, seed and
+        generation, accuracy, loss and calibration on train and test, the generalization gap,
+        how saturated its fit is, its fidelity to its teacher (students), whether this run
+        trained it, its training time (``None`` for an ensemble) and its key. Measures a model
+        stored by older code lacks are NaN."""
         s, m = self.spec, self.metrics
+        extra = {k: m.get(k, math.nan) for k in OPTIONAL_METRICS}
         return {"dataset": s.dataset, "model": s.model, "seed": s.seed,
                 "generation": s.generation, "test_acc": m["test_acc"],
                 "train_acc": m["train_acc"], "test_loss": m["test_loss"],
-                "train_loss": m["train_loss"], "gap": m["train_acc"] - m["test_acc"],
+                "train_loss": m["train_loss"], "gap": m["train_acc"] - m["test_acc"], **extra,
                 "trained_now": self.trained_now, "wall_s": m.get("wall_s"), "key": self.key}
+
+
+OPTIONAL_METRICS = ("test_ece", "train_ece", "train_confidence", "train_logit_norm",
+                    "teacher_agreement", "teacher_kl", "smoothing_epsilon")
 
 
 class MissingModels(LookupError):
@@ -70,6 +86,7 @@ class Lab:
     missing_hint: str = ""
     poll_s: float = 2.0  # how often to look for a model that another process is training
     _data: dict[tuple, ImageData] = field(default_factory=dict)
+    _test_logits: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def data(self, spec: ModelSpec) -> ImageData:
         """The (subset of the) dataset of ``spec``, on the lab's device; loaded once."""
@@ -163,32 +180,45 @@ class Lab:
         """Train ``specs`` together (resuming checkpoints; their teachers from ``known`` or the
         store) and store each model."""
         pending = [(spec, self.teacher(spec, known)) for spec in specs]
-        jobs = []
+        jobs, extras = [], []
         for spec, teacher in pending:
-            data = self.data(spec)
-            loss = (cross_entropy_loss if teacher is None else distillation_loss(
-                compiled(teacher.model, self.speed), spec.kd,
-                None if spec.recipe.augment else data.train_x, self.speed.eval_batch))
+            loss, extra = self._loss(spec, teacher)
             self.store.begin(spec.key, spec.as_json())
-            jobs.append(Job(self.new_model(spec), data, spec.recipe, spec.training_seed, loss,
-                            self.store.checkpoint_path(spec.key), spec.label))
+            jobs.append(Job(self.new_model(spec), self.data(spec), spec.recipe,
+                            spec.training_seed, loss, self.store.checkpoint_path(spec.key),
+                            spec.label))
+            extras.append(extra)
         start = time.perf_counter()
         try:
             histories = fit_many(jobs, self.speed, progress)
         except TrainingDiverged as err:  # store those that finished, then stop
-            self._store(pending, jobs, err.histories, time.perf_counter() - start)
+            self._store(pending, jobs, extras, err.histories, time.perf_counter() - start)
             raise
-        return self._store(pending, jobs, histories, time.perf_counter() - start)
+        return self._store(pending, jobs, extras, histories, time.perf_counter() - start)
+
+    def _loss(self, spec: ModelSpec, teacher: Trained | None) -> tuple[BatchLoss, dict]:
+        """``spec``'s batch loss, and what it was made of that its metrics should keep."""
+        data = self.data(spec)
+        if teacher is None:
+            return cross_entropy_loss, {}
+        if spec.kd.targets == "label smoothing":
+            logits = predict_logits(teacher.model, data.train_x, self.speed.eval_batch)
+            epsilon = smoothing_epsilon(logits, data.train_y, spec.kd.temperature)
+            return (label_smoothing_loss(spec.kd, epsilon, data.num_classes),
+                    {"smoothing_epsilon": epsilon})
+        return distillation_loss(compiled(teacher.model, self.speed), spec.kd,
+                                 None if spec.recipe.augment else data.train_x,
+                                 self.speed.eval_batch), {}
 
     def _store(self, pending: list[tuple[ModelSpec, Trained | None]], jobs: list[Job],
-               histories: list, wall_s: float) -> list[Trained]:
+               extras: list[dict], histories: list, wall_s: float) -> list[Trained]:
         """Measure and store every job that finished (its history is not None)."""
         trained = []
-        for (spec, _), job, history in zip(pending, jobs, histories):
+        for (spec, teacher), job, extra, history in zip(pending, jobs, extras, histories):
             if history is None:
                 continue
-            metrics = self.measure(job.model, job.data)
-            metrics.update(history=history, wall_s=wall_s, device=str(self.device),
+            metrics = self.measure(job.model, job.data, teacher, spec.key)
+            metrics.update(extra, history=history, wall_s=wall_s, device=str(self.device),
                            parameters=sum(p.numel() for p in job.model.parameters()))
             if len(jobs) > 1:
                 metrics["trained_with"] = len(jobs)  # wall_s is the whole group's
@@ -206,9 +236,36 @@ class Lab:
         metrics = self.measure(model, self.data(spec)) if measured else {}
         return Trained(spec, ensemble_key([m.key for m in members], average), model, metrics)
 
-    def measure(self, model: nn.Module, data: ImageData) -> dict[str, float]:
+    def test_logits(self, model: nn.Module, data: ImageData, key: str | None) -> torch.Tensor:
+        """``model``'s logits on the test set, kept for the rest of the lab's life under ``key``
+        (a teacher's serve each of its students)."""
+        if key is not None and key in self._test_logits:
+            return self._test_logits[key]
+        logits = predict_logits(model, data.test_x, self.speed.eval_batch)
+        if key is not None:
+            self._test_logits[key] = logits
+        return logits
+
+    def measure(self, model: nn.Module, data: ImageData, teacher: Trained | None = None,
+                key: str | None = None) -> dict[str, float]:
+        """Accuracy (%), mean cross-entropy and ECE on the test and training sets; on the
+        training set also the mean top softmax probability and the mean logit norm (how
+        saturated the fit is); with ``teacher``, the test-set agreement with it (%) and the
+        mean KL(teacher ‖ model). ``key`` keeps the model's test logits for its students."""
         batch = self.speed.eval_batch
-        test = evaluate(model, data.test_x, data.test_y, batch)
-        train = evaluate(model, data.train_x, data.train_y, batch)
-        return {"test_acc": test["accuracy"], "test_loss": test["loss"],
-                "train_acc": train["accuracy"], "train_loss": train["loss"]}
+        metrics: dict[str, float] = {}
+        for split in ("test", "train"):
+            x, y = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")
+            logits = (self.test_logits(model, data, key) if split == "test"
+                      else predict_logits(model, x, batch))
+            metrics.update({
+                f"{split}_acc": 100.0 * (logits.argmax(1) == y).float().mean().item(),
+                f"{split}_loss": F.cross_entropy(logits, y).item(),
+                f"{split}_ece": expected_calibration_error(logits, y)})
+            if split == "test" and teacher is not None:
+                reference = self.test_logits(teacher.model, data, teacher.key)
+                metrics.update(teacher_agreement=agreement(logits, reference),
+                               teacher_kl=mean_kl(reference, logits))
+        metrics.update(train_confidence=float(F.softmax(logits, 1).max(1).values.mean()),
+                       train_logit_norm=float(logits.norm(dim=1).mean()))
+        return metrics

@@ -8,8 +8,11 @@
 - ``pyhessian_crosscheck``: sdcore's top eigenvalue and trace beside PyHessian 0.1's on the same
   model and sample. Cost: both tools' HVPs, about twice the summary's.
 - ``random_lines`` and ``sharpness``: 1D loss curves along filter-normalized random directions
-  (``landscape``) and the mean loss rise at ±radius read off them. Cost: directions × points
-  forward passes over the sample.
+  (``landscape``) and the mean loss rise at ±radius read off them; ``radius_sweep``: the rise of
+  the loss and of the 0–1 error at several radii. Cost: directions × points forward passes over
+  the sample.
+- ``saturation``: the sample's loss, confidence and logit norm, and the weights' norms (what the
+  curvature measures are confounded with). Cost: one forward pass.
 - ``each``: a measurement applied to every model with one progress bar.
 """
 
@@ -30,6 +33,7 @@ from torch import Tensor
 
 from . import landscape
 from .curvature import Hessian, SpectralDensity
+from .inference import eval_mode
 from .progress import Progress
 
 Batches = list[tuple[Tensor, Tensor]]
@@ -51,10 +55,13 @@ class HessianBudget:
 
 
 def hessian_summary(model: nn.Module, batches: Batches, budget: HessianBudget,
-                    with_density: bool) -> tuple[dict, SpectralDensity | None]:
-    """Top eigenvalues, trace and (optionally) density of ``model``'s training-loss Hessian."""
+                    with_density: bool,
+                    loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
+                    ) -> tuple[dict, SpectralDensity | None]:
+    """Top eigenvalues, trace and (optionally) density of the Hessian of ``model``'s training
+    loss (``loss_fn`` of its outputs: cross-entropy, or say a tempered one)."""
     start = time.perf_counter()
-    hessian = Hessian(model, F.cross_entropy, batches)
+    hessian = Hessian(model, loss_fn, batches)
     pairs = hessian.eigenvalues(budget.top_n, max_iter=budget.lanczos_max_iter,
                                 tol=budget.lanczos_tol)
     trace = hessian.trace(budget.trace_probes, deflate=min(budget.trace_deflate, hessian.dim),
@@ -106,6 +113,46 @@ def random_lines(model: nn.Module, directions: int, seed: int, alphas: np.ndarra
     ``seed + 1``, ..."""
     return [landscape.line(model, landscape.random_direction(model, seed + i), alphas, x, y)
             for i in range(directions)]
+
+
+def rises_at(curves: list[landscape.Surface], radii: list[float]
+             ) -> dict[float, tuple[float, float]]:
+    """Per radius r (a point of every curve, as is 0), the mean over the curves and both signs
+    of the rise at ±r of the loss and of the error (percentage points); at small r the loss
+    rise is ½ r² dᵀHd, the curvature along the curves' directions."""
+    out = {}
+    for r in radii:
+        loss, error = [], []
+        for c in curves:
+            alphas = list(c.coords[0])
+            middle = alphas.index(0.0)
+            for i in (alphas.index(-r), alphas.index(r)):
+                loss.append(c.loss[i] - c.loss[middle])
+                error.append(c.accuracy[middle] - c.accuracy[i])
+        out[r] = (float(np.mean(loss)), float(np.mean(error)))
+    return out
+
+
+def radius_sweep(model: nn.Module, directions: int, seed: int, radii: list[float], x: Tensor,
+                 y: Tensor) -> dict[float, tuple[float, float]]:
+    """``rises_at`` the radii, along ``directions`` directions seeded from ``seed``."""
+    alphas = np.array(sorted({0.0, *radii, *(-r for r in radii)}))
+    return rises_at(random_lines(model, directions, seed, alphas, x, y), radii)
+
+
+def saturation(model: nn.Module, x: Tensor, y: Tensor) -> dict[str, float]:
+    """How saturated a model's fit of a sample is, and how large its weights: the sample's mean
+    cross-entropy, mean top softmax probability and mean logit norm, and the L2 norm of all
+    trainable weights and of the convolution and linear weights alone. Cost: one forward pass."""
+    with torch.inference_mode(), eval_mode(model):
+        logits = model(x).float()
+    weights = [p for p in model.parameters() if p.requires_grad]
+    return {"sample_nll": float(F.cross_entropy(logits, y)),
+            "sample_confidence": float(F.softmax(logits, 1).max(1).values.mean()),
+            "sample_logit_norm": float(logits.norm(dim=1).mean()),
+            "weight_norm": float(torch.sqrt(sum((p.detach() ** 2).sum() for p in weights))),
+            "kernel_norm": float(torch.sqrt(sum((p.detach() ** 2).sum() for p in weights
+                                                if p.ndim >= 2)))}
 
 
 def sharpness(curves: list[landscape.Surface], radius: float) -> float:

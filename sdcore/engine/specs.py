@@ -38,13 +38,24 @@ class Recipe:
         return self.lr * 0.1 ** sum(epoch >= f * self.epochs for f in (0.5, 0.75))
 
 
+TARGETS = ("teacher", "label smoothing")  # what a student's soft term is distilled from
+
+
 @dataclass(frozen=True)
 class KDWeights:
-    """Weights of the student's loss; part of every student's store key."""
+    """Weights of the student's loss and what its soft targets are; part of every student's store
+    key. ``targets``: ``teacher`` (its softened outputs: distillation) or ``label smoothing``
+    (smoothed labels whose non-target mass matches the teacher's: the control that carries no
+    dark knowledge; ``distill.smoothing_epsilon``)."""
 
     weight_ce: float
     weight_kd: float
     temperature: float
+    targets: str = "teacher"
+
+    def __post_init__(self) -> None:
+        if self.targets not in TARGETS:
+            raise ValueError(f"unknown targets {self.targets!r}; allowed: {', '.join(TARGETS)}")
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,8 @@ class ModelSpec:
         for name, unset in LATER_FIELDS.items():
             if spec[name] == unset:
                 del spec[name]
+        if spec["kd"] is not None and spec["kd"]["targets"] == "teacher":
+            del spec["kd"]["targets"]  # added later too: distilled students keep their keys
         return spec
 
     @classmethod

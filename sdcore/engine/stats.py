@@ -1,9 +1,16 @@
-"""The one paired analysis every claim uses: differences paired by seed, t-intervals, verdicts.
+"""The paired analysis every claim uses: differences paired by seed, intervals, tests, verdicts.
 
-A claim compares conditions (a student and its teacher, a model and an ensemble) that share a seed,
-so the seed-to-seed spread cancels out of their difference. ``paired_differences`` takes a long
-table (one row per model) and gives, per group and comparison, the mean difference over seeds with
-a Student-t interval (``scipy.stats``); ``three_way`` turns intervals into a verdict. Cost: trivial.
+A claim compares conditions (a student and its teacher, a model and an ensemble) that share a seed:
+the same data and, for a student, its own teacher. Pairing removes what the two share; it does not
+remove the seed-to-seed spread of each run (a student has its own initialization and data order),
+so the paired difference still carries both runs' noise, and the interval over seeds measures it.
+``paired_differences`` takes a long table (one row per model) and gives, per group and comparison,
+the mean difference over seeds with a Student-t interval (``scipy.stats``); ``three_way`` turns
+intervals into a verdict; ``no_better`` and ``equivalence`` test a difference against a stated
+margin (a one-sided bound, and two one-sided tests); ``holm`` corrects a family of p-values;
+``minimum_detectable_effect`` is the smallest mean difference a paired t-test detects with 80%
+power; ``rank_bootstrap`` gives a rank correlation with an interval that resamples clusters.
+Cost: trivial (2,000 resamples per bootstrap).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-VERDICTS = ("holds", "fails", "inconclusive")
+VERDICTS = ("holds", "fails", "inconclusive", "mixed")  # mixed: measures that disagree
 
 
 def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
@@ -76,17 +83,121 @@ def three_way(lows: Sequence[float], highs: Sequence[float], sign: int = 1,
     return "holds" if claimed.any() else "fails" if against.all() else "inconclusive"
 
 
-def spearman_bootstrap(x: np.ndarray, y: np.ndarray, resamples: int = 2000,
-                       seed: int = 0) -> tuple[float, float, float]:
-    """Spearman's ρ with a 95% percentile bootstrap interval (resampling the pairs)."""
-    rho = float(stats.spearmanr(x, y).statistic)
+def rank_bootstrap(x: Sequence[float], y: Sequence[float], clusters: Sequence | None = None,
+                   level: float = 0.95, method: str = "spearman", resamples: int = 2000,
+                   seed: int = 0) -> tuple[float, float, float]:
+    """A rank correlation of ``x`` and ``y`` (Spearman's ρ or Kendall's τ) with a percentile
+    bootstrap interval at ``level``. The bootstrap resamples ``clusters`` (say the seeds, whose
+    teacher and student are not independent points), each with all its points, or the points
+    themselves. (nan, nan) when too few resamples vary."""
+    if method not in ("spearman", "kendall"):
+        raise ValueError(f"method must be spearman or kendall, got {method!r}")
+    correlate = stats.spearmanr if method == "spearman" else stats.kendalltau
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(np.unique(x)) < 2 or len(np.unique(y)) < 2:
+        return math.nan, math.nan, math.nan  # a constant has no rank correlation
+    groups = np.arange(len(x)) if clusters is None else np.asarray(clusters)
+    members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    estimate = float(correlate(x, y).statistic)
     rng = np.random.default_rng(seed)
     boot = []
     for _ in range(resamples):
-        idx = rng.integers(0, len(x), len(x))
+        idx = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
         if len(np.unique(x[idx])) > 1 and len(np.unique(y[idx])) > 1:
-            boot.append(stats.spearmanr(x[idx], y[idx]).statistic)
+            boot.append(correlate(x[idx], y[idx]).statistic)
     if len(boot) < resamples / 2:
-        return rho, math.nan, math.nan
-    low, high = np.percentile(boot, [2.5, 97.5])
-    return rho, float(low), float(high)
+        return estimate, math.nan, math.nan
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(boot, [tail, 100 - tail])
+    return estimate, float(low), float(high)
+
+
+def t_interval(values: Sequence[float], level: float) -> tuple[float, float]:
+    """The two-sided Student-t interval of the mean at ``level`` (nan, nan for a single value)."""
+    _, low, high = mean_ci(values, level)
+    return low, high
+
+
+def no_better(differences: Sequence[float], margin: float) -> str:
+    """Whether a condition is *no better* than its baseline by more than ``margin``, from paired
+    ``differences`` (condition − baseline): ``no better`` if the one-sided 95% upper bound of the
+    mean (the 90% interval's upper end) lies below ``margin``; ``better`` if the 95% interval
+    lies wholly above 0; ``undecided`` otherwise."""
+    if margin <= 0:
+        raise ValueError(f"margin must be > 0, got {margin}")
+    _, high90 = t_interval(differences, 0.90)
+    low95, _ = t_interval(differences, 0.95)
+    if high90 < margin:
+        return "no better"
+    return "better" if low95 > 0 else "undecided"
+
+
+def equivalence(differences: Sequence[float], margin: float, alpha: float = 0.05
+                ) -> tuple[str, float]:
+    """Two one-sided tests (TOST) of a mean paired difference against ±``margin``: the outcome
+    and the TOST p-value (the larger of the two one-sided p-values). ``equivalent`` if p <
+    ``alpha`` (the 1 − 2α interval lies within ±margin); ``different`` if the two-sided 1 − α
+    t-test rejects 0 and the difference is not equivalent; ``undecided`` otherwise."""
+    if margin <= 0:
+        raise ValueError(f"margin must be > 0, got {margin}")
+    values = np.asarray(differences, dtype=float)
+    if len(values) < 2:
+        return "undecided", math.nan
+    mean, sem, df = float(values.mean()), float(stats.sem(values)), len(values) - 1
+    if sem == 0:
+        p = 0.0 if abs(mean) < margin else 1.0
+        return ("equivalent" if p < alpha else "different" if mean != 0 else "undecided"), p
+    p_lower = float(stats.t.sf((mean + margin) / sem, df))  # H0: mean ≤ -margin
+    p_upper = float(stats.t.cdf((mean - margin) / sem, df))  # H0: mean ≥ +margin
+    p = max(p_lower, p_upper)
+    if p < alpha:
+        return "equivalent", p
+    low, high = t_interval(values, 1 - alpha)
+    return ("different" if low > 0 or high < 0 else "undecided"), p
+
+
+def t_test_p(differences: Sequence[float]) -> float:
+    """The two-sided p-value of a one-sample t-test of mean 0 (nan for fewer than two values)."""
+    values = np.asarray(differences, dtype=float)
+    if len(values) < 2:
+        return math.nan
+    if float(stats.sem(values)) == 0:
+        return 0.0 if values.mean() != 0 else 1.0
+    return float(stats.ttest_1samp(values, 0.0).pvalue)
+
+
+def holm(p_values: Sequence[float], alpha: float = 0.05) -> list[bool]:
+    """Holm's step-down correction: which of ``p_values`` are rejected with the family-wise
+    error rate kept at ``alpha`` (nan never rejects)."""
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(np.where(np.isnan(p), np.inf, p))
+    rejected = [False] * len(p)
+    for rank, i in enumerate(order):
+        if np.isnan(p[i]) or p[i] > alpha / (len(p) - rank):
+            break
+        rejected[i] = True
+    return rejected
+
+
+def minimum_detectable_effect(sd: float, n: int, power: float = 0.8,
+                              alpha: float = 0.05) -> float:
+    """The smallest mean paired difference a two-sided one-sample t-test at ``alpha`` detects
+    with ``power`` over ``n`` seeds of spread ``sd``: (t_{1−α/2} + t_{power}) · sd / √n with
+    n − 1 degrees of freedom (nan below two seeds)."""
+    if n < 2:
+        return math.nan
+    df = n - 1
+    return float((stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df)) * sd / math.sqrt(n))
+
+
+def one_sided_p(differences: Sequence[float], greater: bool, shift: float = 0.0) -> float:
+    """The one-sided t-test p-value that the mean of ``differences`` exceeds ``shift``
+    (``greater``) or lies below it (nan for fewer than two values)."""
+    values = np.asarray(differences, dtype=float) - shift
+    if len(values) < 2:
+        return math.nan
+    sem = float(stats.sem(values))
+    if sem == 0:
+        return 0.0 if (values.mean() > 0) == greater and values.mean() != 0 else 1.0
+    t = float(values.mean()) / sem
+    return float(stats.t.sf(t, len(values) - 1) if greater else stats.t.cdf(t, len(values) - 1))

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
+
 from ..claims import notebook_of
 from ..claims.common import ClaimResult, read_exploration
 from ..claims.config import Config
+from ..paths import project_root
 from .fingerprint import fingerprint
 from .records import write_record
 
@@ -74,9 +77,16 @@ def publish(result: ClaimResult, config: Config) -> dict[str, Any]:
     return records[0]
 
 
-def explorations(config: Config) -> list[dict[str, Any]]:
-    """The setting search behind this notebook's profile, as measured (empty if never run)."""
-    return read_exploration(notebook_of(config).name)
+def explorations(config: Config, kind: str = "") -> Any:
+    """An experiment behind this notebook (the setting search, or another ``kind`` of it), as
+    measured (empty if never run)."""
+    return read_exploration(notebook_of(config).name, kind=kind)
+
+
+def experiment_notes(name: str) -> dict[str, Any]:
+    """``experiments/<name>.yaml``: what the experiments' records do not hold (empty if none)."""
+    path = project_root() / "experiments" / f"{name}.yaml"
+    return yaml.safe_load(path.read_text()) if path.is_file() else {}
 
 
 def parameters_cell(config: type[Config], values: dict[str, Any]) -> str:

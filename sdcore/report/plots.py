@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ..claims.common import generation_name
 from ..engine.stats import mean_ci
 
 
@@ -20,47 +23,6 @@ def note(text: str) -> Figure:
 
 def _error(lo: float, mean: float, hi: float) -> list[list[float]]:
     return [[mean - lo if np.isfinite(lo) else 0.0], [hi - mean if np.isfinite(hi) else 0.0]]
-
-
-def accuracy_by_generation(table: pd.DataFrame, gains: pd.DataFrame) -> Figure:
-    """Per setting: test accuracy by generation (seeds as points joined by a line, mean with 95%
-    interval), and each generation's paired gain over its own teacher with its interval."""
-    settings = list(table.groupby(["dataset", "model"], sort=False).groups)
-    fig, axes = plt.subplots(len(settings), 2, figsize=(10, 3.6 * len(settings)), squeeze=False)
-    for (dataset, model), (ax_acc, ax_gain) in zip(settings, axes):
-        rows = table[(table.dataset == dataset) & (table.model == model)]
-        for seed, chain in rows.groupby("seed"):
-            chain = chain.sort_values("generation")
-            ax_acc.plot(chain.generation, chain.test_acc, "o-", color="0.6", alpha=0.6, lw=1,
-                        ms=4, label="one seed" if seed == rows.seed.min() else None)
-        for g, accs in rows.groupby("generation").test_acc:
-            mean, lo, hi = mean_ci(accs.tolist())
-            ax_acc.errorbar(g, mean, yerr=_error(lo, mean, hi), fmt="D", color="C0", capsize=5,
-                            ms=7, label="mean, 95% CI" if g == 0 else None)
-        generations = sorted(rows.generation.unique())
-        ax_acc.set_xticks(generations, ["teacher" if g == 0 else f"student {g}"
-                                        for g in generations])
-        ax_acc.set_ylabel("test accuracy (%)")
-        ax_acc.set_title(f"{dataset} · {model}")
-        ax_acc.legend(loc="best", fontsize=8)
-
-        setting = gains[(gains.dataset == dataset) & (gains.model == model)]
-        for _, r in setting.iterrows():
-            color = "C2" if r.ci_low > 0 else ("C3" if r.ci_high < 0 else "C1")
-            ax_gain.errorbar(r.generation, r.gain, yerr=_error(r.ci_low, r.gain, r.ci_high),
-                             fmt="o", color=color, capsize=5, ms=7)
-        paired = rows.pivot(index="seed", columns="generation", values="test_acc")
-        for g in paired.columns[1:]:
-            ax_gain.scatter(np.full(len(paired), g + 0.12), paired[g] - paired[g - 1], s=12,
-                            color="0.5", zorder=3)
-        ax_gain.axhline(0, color="k", lw=0.8)
-        ax_gain.set_xticks(list(setting.generation),
-                           [f"student {g}\nvs its teacher" for g in setting.generation])
-        ax_gain.set_xlim(0.5, max(setting.generation) + 0.5)
-        ax_gain.set_ylabel("gain in test accuracy (pp)")
-        ax_gain.set_title("paired gain (grey: seeds; green: CI > 0, red: < 0)")
-    fig.tight_layout()
-    return fig
 
 
 def exploration(records: list[dict]) -> Figure:
@@ -91,20 +53,21 @@ def _by_generation(ax, rows: pd.DataFrame, column: str, label: str) -> None:
         mean, lo, hi = mean_ci(values.tolist())
         ax.errorbar(g, mean, yerr=_error(lo, mean, hi), fmt="D", color="C0", capsize=5, ms=7)
     generations = sorted(rows.generation.unique())
-    ax.set_xticks(generations, ["teacher" if g == 0 else f"student {g}" for g in generations])
+    ax.set_xticks(generations, [generation_name(g) for g in generations])
     ax.set_ylabel(label)
 
 
-def curvature_by_generation(table: pd.DataFrame) -> Figure:
-    """λ_max and Hessian trace of every model by generation, per setting."""
-    settings = list(table.groupby(["dataset", "model"], sort=False).groups)
-    fig, axes = plt.subplots(len(settings), 2, figsize=(10, 3.4 * len(settings)), squeeze=False)
-    for (dataset, model), (ax_l, ax_t) in zip(settings, axes):
-        rows = table[(table.dataset == dataset) & (table.model == model)]
-        _by_generation(ax_l, rows, "lambda_max", "top Hessian eigenvalue λ_max")
-        _by_generation(ax_t, rows, "trace", "Hessian trace")
-        ax_l.set_title(f"{dataset} · {model}: sharpness (grey: seeds)")
-        ax_t.set_title("curvature summed over all directions")
+def by_generation(table: pd.DataFrame, columns: dict[str, str]) -> Figure:
+    """Each of ``columns`` (column: label) for every model by generation, per setting: seeds as
+    grey lines, means with 95% intervals."""
+    settings = list(table.setting.unique())
+    fig, axes = plt.subplots(len(settings), len(columns),
+                             figsize=(3.6 * len(columns), 3.2 * len(settings)), squeeze=False)
+    for setting, row in zip(settings, axes):
+        rows = table[table.setting == setting]
+        for (column, label), ax in zip(columns.items(), row):
+            _by_generation(ax, rows, column, label)
+            ax.set_title(f"{setting} (grey: seeds)" if ax is row[0] else "", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -113,17 +76,17 @@ def spectral_densities(densities: dict) -> Figure:
     """The eigenvalue densities of each chain's models overlaid (log scale, as is usual)."""
     if not densities:
         return note("no spectral densities requested (density_seeds is 0)")
-    chains = sorted({k[:3] for k in densities})
+    chains = list(dict.fromkeys(k[:2] for k in densities))
     fig, axes = plt.subplots(1, len(chains), figsize=(5.5 * len(chains), 3.6), squeeze=False)
-    for (dataset, model, seed), ax in zip(chains, axes[0]):
-        for key in sorted(k for k in densities if k[:3] == (dataset, model, seed)):
+    for (setting, seed), ax in zip(chains, axes[0]):
+        for key in sorted(k for k in densities if k[:2] == (setting, seed)):
             d = densities[key]
-            label = "teacher" if key[3] == 0 else f"student {key[3]}"
-            ax.semilogy(d.grid.numpy(), d.values.numpy() + 1e-7, label=label, lw=1.2)
+            ax.semilogy(d.grid.numpy(), d.values.numpy() + 1e-7, label=generation_name(key[2]),
+                        lw=1.2)
         ax.set_xlabel("eigenvalue")
         ax.set_ylabel("density")
         ax.set_ylim(bottom=1e-6)
-        ax.set_title(f"{dataset} · {model} · seed {seed}")
+        ax.set_title(f"{setting} · seed {seed}")
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -137,8 +100,7 @@ def flatness_scatter(table: pd.DataFrame, measures: dict[str, str],
     for (measure, label), row in zip(measures.items(), axes):
         for (target, target_label), ax in zip(targets.items(), row):
             for g, group in table.groupby("generation"):
-                ax.scatter(group[measure], group[target], s=25,
-                           label="teacher" if g == 0 else f"student {g}")
+                ax.scatter(group[measure], group[target], s=25, label=generation_name(g))
             r = correlations[(correlations.measure == measure) &
                              (correlations.target == target)].iloc[0]
             ax.set_title(f"Spearman ρ = {r.rho:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]",
@@ -150,28 +112,24 @@ def flatness_scatter(table: pd.DataFrame, measures: dict[str, str],
     return fig
 
 
-def _generation_label(g: int) -> str:
-    return "teacher" if g == 0 else f"student {g}"
-
-
 def landscape_lines(lines: dict) -> Figure:
     """1D training-loss curves along filter-normalized directions, teacher and students overlaid,
     one panel per chain (each direction drawn; same-seed directions for every model)."""
-    chains = sorted({k[:3] for k in lines})
+    chains = list(dict.fromkeys(k[:2] for k in lines))
     cols = min(3, len(chains))
     rows = -(-len(chains) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.4 * rows), squeeze=False)
     for ax in axes.flat[len(chains):]:
         ax.axis("off")
-    for (dataset, model, seed), ax in zip(chains, axes.flat):
-        for key in sorted(k for k in lines if k[:3] == (dataset, model, seed)):
-            color = f"C{key[3]}"
+    for (setting, seed), ax in zip(chains, axes.flat):
+        for key in sorted(k for k in lines if k[:2] == (setting, seed)):
+            color = f"C{key[2]}"
             for i, curve in enumerate(lines[key]):
                 ax.plot(curve.coords[0], curve.loss, color=color, lw=1.2, alpha=0.8,
-                        label=_generation_label(key[3]) if i == 0 else None)
+                        label=generation_name(key[2]) if i == 0 else None)
         ax.set_xlabel("step along a filter-normalized direction")
         ax.set_ylabel("training loss")
-        ax.set_title(f"{dataset} · {model} · seed {seed}", fontsize=10)
+        ax.set_title(f"{setting} · seed {seed}", fontsize=10)
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -198,8 +156,8 @@ def landscape_planes(planes: dict) -> Figure:
 def interpolation_paths(interpolations: dict) -> Figure:
     """Training loss and accuracy on the line from each teacher (t = 0) to its student (t = 1)."""
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for (dataset, model, seed), s in sorted(interpolations.items()):
-        ax_loss.plot(s.coords[0], s.loss, "o-", ms=3, label=f"{model} seed {seed}")
+    for (setting, seed), s in interpolations.items():
+        ax_loss.plot(s.coords[0], s.loss, "o-", ms=3, label=f"{setting} seed {seed}")
         ax_acc.plot(s.coords[0], s.accuracy, "o-", ms=3)
     for ax, label in ((ax_loss, "training loss"), (ax_acc, "training accuracy (%)")):
         ax.axvline(0, color="0.5", lw=0.8)
@@ -212,7 +170,7 @@ def interpolation_paths(interpolations: dict) -> Figure:
 
 
 def kernel_rounds(study) -> Figure:
-    """Kernel ridge self-distillation (a ``regularization_study.KernelStudy``): the fitted
+    """Kernel ridge self-distillation (an ``amplified_regularization.KernelStudy``): the fitted
     functions, the test error by round, and every eigen-direction's cumulative shrinkage."""
     p, table = study.problem, study.table()
     best = int(table.test_mse_pure.idxmin())
@@ -248,10 +206,10 @@ def kernel_rounds(study) -> Figure:
 def accuracy_by_variant(table: pd.DataFrame) -> Figure:
     """Per setting: mean test accuracy by generation for each chain variant, with 95% intervals
     and each seed's chain in faint lines."""
-    settings = list(table.groupby(["dataset", "model"], sort=False).groups)
+    settings = list(table.setting.unique())
     fig, axes = plt.subplots(1, len(settings), figsize=(7 * len(settings), 4), squeeze=False)
-    for (dataset, model), ax in zip(settings, axes[0]):
-        rows = table[(table.dataset == dataset) & (table.model == model)]
+    for setting, ax in zip(settings, axes[0]):
+        rows = table[table.setting == setting]
         for i, (variant, group) in enumerate(rows.groupby("variant", sort=False)):
             color, shift = f"C{i}", (i - 1) * 0.08
             for _, chain in group.groupby("seed"):
@@ -266,30 +224,31 @@ def accuracy_by_variant(table: pd.DataFrame) -> Figure:
         ax.set_xticks(generations, ["teacher" if g == 0 else str(g) for g in generations])
         ax.set_xlabel("generation")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title(f"{dataset} · {model}: mean and 95% CI (faint: seeds)", fontsize=10)
+        ax.set_title(f"{setting}: mean and 95% CI (faint: seeds)", fontsize=10)
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def multi_view(table: pd.DataFrame, comparisons: pd.DataFrame, roles: tuple[str, ...]) -> Figure:
+def roles_and_comparisons(table: pd.DataFrame, comparisons: pd.DataFrame,
+                          roles: tuple[str, ...]) -> Figure:
     """Per setting: every role's test accuracy (seeds joined by lines) and the paired
     comparisons with their 95% intervals."""
     if table.empty:
         return note("no results to show")
-    settings = list(table.groupby(["dataset", "model"], sort=False).groups)
+    settings = list(table.setting.unique())
     fig, axes = plt.subplots(len(settings), 2, figsize=(12, 3.8 * len(settings)), squeeze=False)
-    for (dataset, model), (ax_acc, ax_cmp) in zip(settings, axes):
-        rows = table[(table.dataset == dataset) & (table.model == model)]
+    for setting, (ax_acc, ax_cmp) in zip(settings, axes):
+        rows = table[table.setting == setting]
         acc = rows.pivot(index="seed", columns="role", values="test_acc")[list(roles)]
         for _, seed_row in acc.iterrows():
             ax_acc.plot(range(len(roles)), seed_row.values, "o-", color="0.6", alpha=0.6, ms=4)
         ax_acc.plot(range(len(roles)), acc.mean().values, "D", color="C0", ms=8, label="mean")
         ax_acc.set_xticks(range(len(roles)), [r.replace(" ", "\n", 1) for r in roles], fontsize=8)
         ax_acc.set_ylabel("test accuracy (%)")
-        ax_acc.set_title(f"{dataset} · {model} (grey: seeds)", fontsize=10)
+        ax_acc.set_title(f"{setting} (grey: seeds)", fontsize=10)
         ax_acc.legend(fontsize=8)
-        cmp = comparisons[(comparisons.dataset == dataset) & (comparisons.model == model)]
+        cmp = comparisons[comparisons.setting == setting]
         for i, (_, r) in enumerate(cmp.iterrows()):
             color = "C2" if r.ci_low > 0 else ("C3" if r.ci_high < 0 else "C1")
             ax_cmp.errorbar(r.difference, i, xerr=_error(r.ci_low, r.difference, r.ci_high),
@@ -299,5 +258,177 @@ def multi_view(table: pd.DataFrame, comparisons: pd.DataFrame, roles: tuple[str,
         ax_cmp.invert_yaxis()
         ax_cmp.set_xlabel("paired difference in test accuracy (pp), 95% CI")
         ax_cmp.set_title("green: CI > 0, red: CI < 0", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_heatmap(sweep: dict) -> Figure:
+    """The mean paired gain (student − teacher, pp) of every temperature × soft-weight cell of a
+    sweep, with its 95% interval written in the cell; cells whose interval excludes 0 framed."""
+    if not sweep:
+        return note("no sweep results: run python experiments/sweep_c1_temperature_weight.py")
+    cells = pd.DataFrame(sweep["cells"])
+    temperatures = sorted(cells.temperature.unique())
+    weights = sorted(cells.weight_kd.unique())
+    grid = cells.pivot(index="temperature", columns="weight_kd", values="mean_gain")
+    bound = max(0.5, float(np.nanmax(np.abs(grid.values))))
+    fig, ax = plt.subplots(figsize=(1.9 * len(weights) + 2.4, 1.1 * len(temperatures) + 1.6))
+    image = ax.imshow(grid.values, cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
+    for r in cells.itertuples():
+        i, j = temperatures.index(r.temperature), weights.index(r.weight_kd)
+        low, high = r.ci_low, r.ci_high
+        resolved = low is not None and high is not None and (low > 0 or high < 0)
+        ax.text(j, i, f"{r.mean_gain:+.2f}\n[{low:+.2f}, {high:+.2f}]", ha="center",
+                va="center", fontsize=8, fontweight="bold" if resolved else "normal")
+        if resolved:
+            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=2, color="k"))
+    ax.set_xticks(range(len(weights)), [f"{w:g}" for w in weights])
+    ax.set_yticks(range(len(temperatures)), [f"{t:g}" for t in temperatures])
+    ax.set_xlabel("weight of the soft term (label term: 1 − weight)")
+    ax.set_ylabel("temperature T")
+    ax.set_title(f"{sweep['setting']}, seeds {sweep['seeds'][0]}–{sweep['seeds'][-1]}: "
+                 "student − teacher (pp), 95% CI", fontsize=10)
+    fig.colorbar(image, ax=ax, shrink=0.85, label="mean gain (pp)")
+    fig.tight_layout()
+    return fig
+
+
+def _decision_color(decision: str) -> str:
+    return {"flatter": "C2", "sharper": "C3", "unresolved": "C1"}.get(decision, "0.5")
+
+
+def measures_forest(measures: pd.DataFrame) -> Figure:
+    """Each measure's paired change (student − teacher) relative to the teachers' mean, with
+    its 95% interval, coloured by its Holm decision (green flatter, red sharper, orange
+    unresolved, grey reported only); a measure where larger is flatter is marked ↑."""
+    if measures.empty:
+        return note("no measures")
+    fig, ax = plt.subplots(figsize=(8, 0.42 * len(measures) + 1.2))
+    for i, r in enumerate(measures.itertuples()):
+        scale = abs(r.baseline) or float("nan")  # a zero baseline has no relative change
+        mean, low, high = (100 * v / scale for v in (r.change, r.ci_low, r.ci_high))
+        ax.errorbar(mean, i, xerr=_error(low, mean, high), fmt="o",
+                    color=_decision_color(r.decision), capsize=3)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(range(len(measures)), [f"{r.measure} · {r.setting}"
+                                         for r in measures.itertuples()], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("student − teacher, % of the teachers' mean (95% CI)")
+    fig.tight_layout()
+    return fig
+
+
+def within_pairs(table: pd.DataFrame, measures: list, within: pd.DataFrame) -> Figure:
+    """For each judged measure, every teacher–student pair: the student's flattening (the
+    change, signed so that right is flatter) against its gain in test accuracy, with Spearman's
+    ρ and its bootstrap interval."""
+    judged = [m for m in measures if m.judged]
+    fig, axes = plt.subplots(1, len(judged), figsize=(3.6 * len(judged), 3.3), squeeze=False)
+    pairs = table[table.generation.isin([0, 1])]
+    for m, ax in zip(judged, axes[0]):
+        wide = pairs.pivot_table(index=["setting", "seed"], columns="generation",
+                                 values=[m.column, "test_acc"])
+        flattening = m.flatter * (wide[(m.column, 1)] - wide[(m.column, 0)])
+        gain = wide[("test_acc", 1)] - wide[("test_acc", 0)]
+        ax.scatter(flattening, gain, s=18)
+        ax.axhline(0, color="0.6", lw=0.7)
+        ax.axvline(0, color="0.6", lw=0.7)
+        r = within[within.measure == m.column].iloc[0]
+        ax.set_title(f"{m.label}\nρ = {r.rho:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]",
+                     fontsize=8)
+        ax.set_xlabel("flattening (→ flatter)", fontsize=8)
+    axes[0][0].set_ylabel("gain in test accuracy (pp)")
+    fig.tight_layout()
+    return fig
+
+
+def radius_rises(table: pd.DataFrame, radii: list[float],
+                 columns: Callable[[str, float], str]) -> Figure:
+    """The rise of the training loss (left, with ln K, where the network is as good as a guess)
+    and of the training error (right) against the radius, teachers and students, per setting
+    (means over seeds, each seed faint); ``columns(kind, r)`` names the table's column."""
+    fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for i, ((setting, generation), group) in enumerate(table.groupby(["setting", "generation"])):
+        for kind, ax in (("loss", ax_loss), ("error", ax_err)):
+            values = group[[columns(kind, r) for r in radii]].to_numpy()
+            for row in values:
+                ax.plot(radii, row, color=f"C{i}", alpha=0.15, lw=0.8)
+            ax.plot(radii, values.mean(0), "o-", color=f"C{i}", ms=4,
+                    label=f"{setting} · {generation_name(generation)}")
+    ax_loss.axhline(np.log(10), color="k", ls="--", lw=0.8, label="ln 10 (a uniform guess)")
+    ax_loss.set_yscale("symlog", linthresh=1e-3)
+    for ax, label in ((ax_loss, "loss rise (nats)"), (ax_err, "error rise (pp)")):
+        ax.set_xscale("log")
+        ax.set_xlabel("radius along filter-normalized directions")
+        ax.set_ylabel(label)
+    ax_loss.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def by_variant(table: pd.DataFrame, columns: dict[str, str]) -> Figure:
+    """Per setting, each of ``columns`` (column: label) by generation for every chain variant:
+    means with 95% intervals, each seed's chain faint."""
+    settings = list(table.setting.unique())
+    fig, axes = plt.subplots(len(settings), len(columns),
+                             figsize=(4.6 * len(columns), 3.6 * len(settings)), squeeze=False)
+    for setting, row in zip(settings, axes):
+        rows = table[table.setting == setting]
+        for (column, label), ax in zip(columns.items(), row):
+            for i, (variant, group) in enumerate(rows.groupby("variant", sort=False)):
+                color, shift = f"C{i}", (i - 1.5) * 0.06
+                for _, chain in group.groupby("seed"):
+                    chain = chain.sort_values("generation")
+                    ax.plot(chain.generation + shift, chain[column], color=color, alpha=0.2,
+                            lw=0.7)
+                stats = [(g, *mean_ci(v.tolist())) for g, v in group.groupby("generation")[column]]
+                g, mean, lo, hi = map(np.array, zip(*stats))
+                ax.errorbar(g + shift, mean, yerr=[mean - np.nan_to_num(lo, nan=mean),
+                                                   np.nan_to_num(hi, nan=mean) - mean],
+                            fmt="o-", color=color, capsize=3, ms=4, label=variant)
+            ax.set_xlabel("generation (0: teacher)")
+            ax.set_ylabel(label)
+            ax.set_title(setting, fontsize=9)
+        row[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def predictions(tests: pd.DataFrame) -> Figure:
+    """Each prediction's mean with its 95% interval, coloured by its outcome (green borne out,
+    red contradicted, orange undecided); a null's or an at-most's margin marked."""
+    colors = {"borne out": "C2", "contradicted": "C3", "undecided": "C1"}
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(tests) + 1.2))
+    for i, r in enumerate(tests.itertuples()):
+        ax.errorbar(r.mean, i, xerr=_error(r.ci_low, r.mean, r.ci_high), fmt="o",
+                    color=colors[r.outcome], capsize=3)
+        if r.margin and r.margin == r.margin:
+            lows = [-r.margin] if r.kind == "null" else []
+            for m in [*lows, r.margin]:
+                ax.plot([m, m], [i - 0.3, i + 0.3], color="0.4", lw=1)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(range(len(tests)), [f"{r.prediction} · {r.setting}" for r in tests.itertuples()],
+                  fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("mean over seeds, 95% CI (grey ticks: margins)")
+    fig.tight_layout()
+    return fig
+
+
+def staying(checks: pd.DataFrame) -> Figure:
+    """Per seed, each student's test agreement with its teacher and the loss barrier between
+    them, same-init against fresh, per setting."""
+    fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for i, (setting, group) in enumerate(checks.groupby("setting", sort=False)):
+        ax_a.scatter(group.fresh_agreement, group.same_init_agreement, color=f"C{i}", s=18,
+                     label=setting)
+        ax_b.scatter(group.fresh_barrier, group.same_init_barrier, color=f"C{i}", s=18)
+    for ax, what in ((ax_a, "test agreement with the teacher (%)"),
+                     (ax_b, "loss barrier to the teacher (nats)")):
+        low, high = ax.get_xlim()
+        ax.plot([low, high], [low, high], color="0.5", lw=0.8, ls="--")
+        ax.set_xlabel(f"fresh student: {what}", fontsize=8)
+        ax.set_ylabel(f"same-init student: {what}", fontsize=8)
+    ax_a.legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -24,14 +24,15 @@ from ..report.records import latest_record, profiles_of, read_records
 from . import tables
 from .tables import cell
 
-COMBINED_RULE = ("holds if some notebook's verdict is holds and none is fails; fails if some is "
-                 "fails and none holds; mixed if both occur; inconclusive otherwise")
+COMBINED_RULE = ("holds if some notebook's verdict is holds and none is fails or mixed; fails if "
+                 "some is fails and none holds or is mixed; mixed if both occur, or some "
+                 "notebook's own measures disagree (mixed); inconclusive otherwise")
 
 
 def combined_verdict(verdicts: list[str]) -> str:
     """One verdict per claim from its notebooks' verdicts, by COMBINED_RULE."""
     holds, fails = "holds" in verdicts, "fails" in verdicts
-    if holds and fails:
+    if (holds and fails) or "mixed" in verdicts:
         return "mixed"
     return "holds" if holds else "fails" if fails else "inconclusive"
 
