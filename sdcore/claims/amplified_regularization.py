@@ -156,16 +156,7 @@ class KernelStudy:
 
 
 def kernel_study(config: Config) -> KernelStudy:
-    problem = theory.ToyProblem.sinusoid(config.kernel_points, config.kernel_noise,
-                                         config.kernel_seed)
-    args = (problem, config.kernel_width, config.kernel_ridge, config.kernel_rounds)
-    return KernelStudy(problem,
-                       theory.Eigenbasis.of(problem, config.kernel_width, config.kernel_ridge),
-                       theory.refit(*args), theory.refit(*args, mix=config.kernel_mix),
-                       config.kernel_mix)
-
-
-def kernel_study(config: Config) -> KernelStudy:
+    """The theory's own setting: the rounds of kernel ridge self-distillation of ``config``."""
     problem = theory.ToyProblem.sinusoid(config.kernel_points, config.kernel_noise,
                                          config.kernel_seed)
     args = (problem, config.kernel_width, config.kernel_ridge, config.kernel_rounds)
@@ -319,10 +310,11 @@ class Result(ClaimResult):
                 f"undecided" + (f"; contradicted: {contradicted}" if contradicted else ""))
 
     def texts(self) -> dict[str, str]:
-        """The sentences the page's prose quotes, computed from the tables."""
+        """The sentences the page's prose quotes, computed from the tables (the kernel study's
+        are glued where the page shows it)."""
         readings = "; ".join(f"{r.prediction} ({r.setting}): {r.mean:+.3g} [{r.ci_low:+.3g}, "
                              f"{r.ci_high:+.3g}], {r.outcome}" for r in self.tests.itertuples())
-        return {**self.kernel.texts(), "c2_predictions": readings}
+        return {"c2_predictions": readings}
 
     def numbers(self, claim: str = "C2") -> dict[str, Any]:
         columns = ["setting", "variant", "seed", "generation", "test_acc", "train_acc",

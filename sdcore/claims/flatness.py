@@ -37,6 +37,15 @@ from ..engine.stats import holm, paired_differences, rank_bootstrap, t_test_p, t
 from .common import self_distillation_chains
 from .config import FlatnessConfig
 
+# C4 on either page: a mechanism within the pairs, that cannot hold where C1 or C3 does not
+C4_RULE = ("holds only if, on these models, the first students gain in test accuracy (every "
+           "setting's 95% interval above 0), this page's C3 holds, and for each judged measure "
+           "the students' flattening correlates positively with their gain over the "
+           "teacher–student pairs (Spearman's ρ, bootstrap resampling seeds, Bonferroni-"
+           "adjusted interval above 0); fails if students that gain are sharper (C3 fails), "
+           "students that are flatter lose, or some correlation's interval lies below 0; "
+           "inconclusive otherwise. The pooled correlation over all models is exploratory")
+
 ALPHA = 0.05
 MIN_PAIRS = 6  # fewer teacher–student pairs give a within-pair correlation no interval
 

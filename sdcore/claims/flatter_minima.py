@@ -40,7 +40,7 @@ from ..engine.measures import (
 from ..engine.sharpness import matched_temperature
 from .common import ClaimResult, Plan
 from .config import FlatnessConfig
-from .flatness import FlatnessAnalysis, Measure, measured_chains
+from .flatness import C4_RULE, FlatnessAnalysis, Measure, measured_chains
 from .runner import Study
 
 MEASURES = [
@@ -57,13 +57,7 @@ RULES = {
            "family-wise 5%: holds if every test says the student is flatter; fails if some says "
            "sharper and none flatter; mixed if some say each; inconclusive otherwise. The raw "
            "λ_max and trace are reported, not judged: output saturation confounds them"),
-    "C4": ("holds only if, on these models, the first students gain in test accuracy (every "
-           "setting's 95% interval above 0), this page's C3 holds, and for each judged measure "
-           "the students' flattening correlates positively with their gain over the "
-           "teacher–student pairs (Spearman's ρ, bootstrap resampling seeds, Bonferroni-"
-           "adjusted interval above 0); fails if students that gain are sharper (C3 fails), "
-           "students that are flatter lose, or some correlation's interval lies below 0; "
-           "inconclusive otherwise. The pooled correlation over all models is exploratory")}
+    "C4": C4_RULE}
 CONFOUNDS = ["train_loss", "test_loss", "sample_nll", "sample_confidence", "sample_logit_norm",
              "weight_norm", "kernel_norm", "temperature"]
 COLUMNS = ["setting", "seed", "generation", "test_acc", "train_acc", "gap",

@@ -42,7 +42,7 @@ from ..engine.measures import each, random_lines, rises_at, saturation
 from ..engine.sharpness import Sample, adaptive_average, adaptive_worst, sigma_flatness
 from .common import ClaimResult, Plan, generation_name
 from .config import FlatnessConfig
-from .flatness import FlatnessAnalysis, Measure, measured_chains
+from .flatness import C4_RULE, FlatnessAnalysis, Measure, measured_chains
 from .runner import Study
 
 RULES = {
@@ -56,13 +56,7 @@ RULES = {
            "flatter; fails if some says sharper and none flatter; mixed if some say each; "
            "inconclusive otherwise. The other radii and the error rises are reported, not "
            "judged"),
-    "C4": ("holds only if, on these models, the first students gain in test accuracy (every "
-           "setting's 95% interval above 0), this page's C3 holds, and for each judged measure "
-           "the students' flattening correlates positively with their gain over the "
-           "teacher–student pairs (Spearman's ρ, bootstrap resampling seeds, Bonferroni-"
-           "adjusted interval above 0); fails if students that gain are sharper (C3 fails), "
-           "students that are flatter lose, or some correlation's interval lies below 0; "
-           "inconclusive otherwise. The pooled correlation over all models is exploratory")}
+    "C4": C4_RULE}
 CONFOUNDS = ["train_loss", "test_loss", "sample_nll", "sample_confidence", "sample_logit_norm",
              "weight_norm", "kernel_norm"]
 
