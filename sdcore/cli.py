@@ -9,7 +9,11 @@
 - ``train --profile P --executor local|slurm|debug [...]``: train what the plan is missing;
 - ``parameters --profile P NAME``: print a notebook's merged parameters (for ``papermill -f``);
 - ``parameters-cells``: rewrite every notebook's parameters cell from its config;
-- ``new-claim NAME --claim ID [--statement TEXT]``: scaffold and register a claim notebook.
+- ``new-claim NAME --claim ID [--statement TEXT]``: scaffold and register a claim notebook;
+- ``export --profile P DEST [--zip]``: the profile's trained models, from the run store, as an
+  archive others can fetch (safetensors weights and a manifest with their sha256s);
+- ``fetch SOURCE [--sha256 HEX] [--runs DIR]``: check an archive (a folder, a .zip or its URL),
+  then fill the run store with its models.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from .archive import MANIFEST, ArchiveError, export, fetch, sha256
 from .claims import NOTEBOOKS
 from .dispatch import EXECUTORS, DispatchError, Options, train
 from .engine.lab import MissingModels
@@ -128,7 +133,45 @@ def parser() -> argparse.ArgumentParser:
                      help="a claim it judges, e.g. C1 or a new C5 (repeat for more; the first is "
                      "its main one)")
     new.add_argument("--statement", default="", help="the claim's statement, for a new claim id")
+    exp = commands.add_parser("export", help="write every model the profile's notebooks use, "
+                              "from the run store, into an archive others can fetch: safetensors "
+                              "weights and a manifest (keys, specs, metrics, sha256s, and the "
+                              "fingerprints of the results records they back)")
+    add_profile(exp, only=False)
+    exp.add_argument("dest", type=Path, metavar="DEST",
+                     help="the archive folder to create (new, or an empty folder)")
+    exp.add_argument("--zip", action="store_true", dest="zipped",
+                     help="also write DEST.zip, one file to publish (e.g. on Zenodo)")
+    fet = commands.add_parser("fetch", help="check an archive that export wrote (every sha256, "
+                              "every key against its spec), then fill the run store with its "
+                              "models; a refused archive leaves the store as it was")
+    fet.add_argument("source", metavar="SOURCE",
+                     help="the archive: its folder, its .zip, or the .zip's URL (https://... or "
+                     "doi:10.5281/zenodo.N/FILE.zip, downloaded with pooch into its cache)")
+    fet.add_argument("--sha256", metavar="HEX",
+                     help=f"the sha256 of the archive's {MANIFEST} that export printed: refuse "
+                     "the archive if it differs")
+    fet.add_argument("--runs", type=Path, metavar="DIR",
+                     help="the run store to fill (default: $SDCORE_RUNS, else runs/)")
     return main
+
+
+def print_export(args: argparse.Namespace, root: Path) -> None:
+    manifest = export(root, args.profile, args.dest, args.zipped)
+    print(f"exported {len(manifest['models'])} models of the {args.profile} profile to "
+          f"{args.dest}{f' and {args.dest}.zip' if args.zipped else ''}, backing "
+          f"{len(manifest['records'])} results record(s)")
+    if manifest["records_not_backed"]:
+        print("not backed (their models are not the plan's: stale records): "
+              + ", ".join(manifest["records_not_backed"]))
+    print(f"sha256 of {MANIFEST}: {sha256((args.dest / MANIFEST).read_bytes())}")
+
+
+def print_fetch(args: argparse.Namespace) -> None:
+    done = fetch(args.source, args.runs, args.sha256)
+    print(f"stored {len(done.stored)} models in {done.store} ({len(done.present)} were there "
+          f"already, identical); python -m sdcore reproduce --profile {done.profile} now trains "
+          "none of them")
 
 
 def print_plan(args: argparse.Namespace, root: Path) -> None:
@@ -165,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "parameters":
             print(yaml.safe_dump(merged(root, args.profile, args.notebook), sort_keys=False),
                   end="")
+        elif args.command == "export":
+            print_export(args, root)
+        elif args.command == "fetch":
+            print_fetch(args)
         elif args.command == "new-claim":
             for path in new_claim(root, args.name, args.claims, args.statement):
                 print(f"wrote {path.relative_to(root)}")
@@ -172,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             changed = write_parameters_cells(root)
             print(f"rewrote: {', '.join(changed)}" if changed else "every cell is up to date")
     except (ReproduceError, ProfileError, DispatchError, MissingModels, UnitsError,
-            ScaffoldError) as err:
+            ScaffoldError, ArchiveError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
