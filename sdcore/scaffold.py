@@ -76,7 +76,7 @@ class Result(ClaimResult):
 
 
 def plan(config: Config) -> Plan:
-    return self_distillation_chains(config)
+    return [chain for _, chain in self_distillation_chains(config)]  # per setting and seed
 
 
 def analyse(config: Config, study: Study) -> Result:

@@ -65,7 +65,8 @@ def changed_copy(smoke_book, tmp_path_factory):
     shutil.copytree(smoke_book.runs, runs)  # its own store: the smoke book's stays as it was
     edit(copy / "sdcore/claims/student_beats_teacher.py", "inconclusive otherwise.",
          "inconclusive otherwise (reworded).")
-    (copy / f"parameters/smoke/{C2_VIEWS}.yaml").write_text("ensemble_average: probabilities\n")
+    edit(copy / f"parameters/smoke/{C2_VIEWS}.yaml", "ensemble_average: logits",
+         "ensemble_average: probabilities")
     edit(copy / "sdcore/engine/theory.py", "    return np.exp(", "    return 1.0 * np.exp(")
     return copy, runs
 
