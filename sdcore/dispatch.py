@@ -78,19 +78,21 @@ def threads_per_job(jobs: int, cores: int | None = None) -> int:
 class TrainChain(submitit.helpers.Checkpointable):
     """A job: train chains ``indices`` of the profile's plan (an int: one chain) and what they
     depend on, a chain at a time; requeued as it is when preempted or out of time
-    (``Checkpointable``), it resumes from the checkpoints."""
+    (``Checkpointable``), it resumes from the checkpoints. With ``only``, the indices count in
+    the plan of those notebooks, as ``profile_chains`` gives it to the submitter."""
 
     def __init__(self, root: Path, profile: str, indices: int | list[int],
-                 threads: int | None = None):
+                 threads: int | None = None, only: list[str] | None = None):
         self.root, self.profile, self.threads = Path(root), profile, threads
         self.indices = [indices] if isinstance(indices, int) else list(indices)
+        self.only = list(only) if only else None
 
     def __call__(self) -> list[str]:
         """The keys of the models this job trained."""
         os.chdir(self.root)
         if self.threads:
             torch.set_num_threads(self.threads)
-        chains = profile_chains(self.root, self.profile)
+        chains = profile_chains(self.root, self.profile, self.only)
         labs: dict[int, Lab] = {}  # one per notebook's config: data and teachers' logits kept
         trained = []
         for index in self.indices:
@@ -224,7 +226,7 @@ def train(root: Path, profile: str, options: Options, only: list[str] | None = N
         return []
     executor = executor_for(options, logs, f"sdcore-{profile}")
     threads = threads_per_job(options.jobs) if options.executor == "local" else None
-    work = [TrainChain(root, profile, group, threads) for group in groups]
+    work = [TrainChain(root, profile, group, threads, only) for group in groups]
     if options.executor == "slurm":
         jobs = executor.submit_array(work)
         print(f"submitted job array {jobs[0].job_id.split('_')[0]} ({len(jobs)} jobs); "

@@ -212,6 +212,18 @@ def test_a_timed_out_job_is_requeued_and_ends_with_the_same_weights(project_copy
         assert not chain.store.checkpoint_path(spec.key).exists()
 
 
+def test_a_job_of_some_notebooks_trains_their_chains(project_copy):
+    """With ``only``, a job's chain indices count in those notebooks' plan, as the submitter
+    counted them (not in the whole profile's: that trained other notebooks' models)."""
+    from sdcore.dispatch import with_dependencies
+    name = profile_chains(project_copy, "smoke")[-1].notebook
+    chains = profile_chains(project_copy, "smoke", [name])
+    assert chains[0].specs != profile_chains(project_copy, "smoke")[0].specs
+    meant = {spec.key for spec in with_dependencies(chains[0].specs, chains)}
+    trained = TrainChain(project_copy, "smoke", 0, threads=1, only=[name])()
+    assert trained and set(trained) <= meant
+
+
 def test_options_defaults_are_valid():
     Options().check()
     with pytest.raises(DispatchError, match="unknown executor 'pbs'"):
