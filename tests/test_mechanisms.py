@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from sdcore.engine.inference import predict_logits
 from sdcore.engine.mechanisms import (
     loss_barrier,
     output_entropy,
@@ -47,6 +48,7 @@ def test_penultimate_features_are_what_the_head_reads():
     torch.manual_seed(0)
     model = build_model("resnet8", 1, 10, 0.25).eval()
     images = torch.randint(0, 255, (5, 1, 12, 12), dtype=torch.uint8)
-    features = penultimate(model, images)
+    features, logits = penultimate(model, images, batch_size=2)
     with torch.inference_mode():
         assert torch.allclose(model.classifier(features), model(images.float()), atol=1e-5)
+    assert torch.equal(logits, predict_logits(model, images, batch_size=2))

@@ -199,11 +199,11 @@ def mechanism(study: Study, spec: ModelSpec, on: ModelSpec) -> dict[str, float]:
     training and test sets, the mean logit norm and the participation ratio of the penultimate
     features on the test set."""
     model, data = study[spec].model, study.lab.data(on)
-    test = predict_logits(model, data.test_x, study.lab.speed.eval_batch)
+    features, test = penultimate(model, data.test_x, study.lab.speed.eval_batch)
     train = predict_logits(model, data.train_x, study.lab.speed.eval_batch)
     return {"test_entropy": output_entropy(test), "train_entropy": output_entropy(train),
             "test_logit_norm": float(test.norm(dim=1).mean()),
-            "participation_ratio": participation_ratio(penultimate(model, data.test_x))}
+            "participation_ratio": participation_ratio(features)}
 
 
 def analyse(config: Config, study: Study) -> Result:

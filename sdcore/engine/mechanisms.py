@@ -6,7 +6,7 @@
 - ``participation_ratio``: the effective number of directions a set of features uses,
   (Σλ)² / Σλ² over the eigenvalues λ of their covariance: 1 for features on one line, the
   dimension for isotropic ones; Mobahi et al.'s fewer surviving basis functions predict that it
-  falls over rounds. ``penultimate`` gives the features a classifier's head reads.
+  falls over rounds. ``penultimate`` gives the features a classifier's head reads, and its logits.
 - ``loss_barrier``: the largest excess of the loss on the straight line between two models over
   the straight line between their losses (Frankle et al. 2020), 0 for two copies of one model;
   with ``calibration.agreement``, whether a student started from its teacher's initialization
@@ -23,7 +23,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .inference import as_input, eval_mode
+from .inference import as_input, autocast, eval_mode
+from .models import memory_format
 from .landscape import interpolation
 
 
@@ -41,14 +42,21 @@ def participation_ratio(features: Tensor) -> float:
 
 
 @torch.inference_mode()
-def penultimate(model: nn.Module, images: Tensor, batch_size: int = 512) -> Tensor:
-    """The features ``model``'s classifier head reads (``model.features``), for uint8 images."""
-    if not hasattr(model, "features"):
-        raise ValueError(f"{type(model).__name__} has no .features to read the penultimate "
-                         "layer from")
-    with eval_mode(model):
-        return torch.cat([model.features(as_input(images[i:i + batch_size])).float()
-                          for i in range(0, len(images), batch_size)])
+def penultimate(model: nn.Module, images: Tensor, batch_size: int = 512) -> tuple[Tensor, Tensor]:
+    """The features ``model``'s classifier head reads (``model.features``), for uint8 images, and
+    the logits that head gives them (``model.classifier``), in one pass in the model's memory
+    layout: the logits equal ``inference.predict_logits``' at the same batch size."""
+    if not (hasattr(model, "features") and hasattr(model, "classifier")):
+        raise ValueError(f"{type(model).__name__} has no .features and .classifier to read the "
+                         "penultimate layer from")
+    layout = memory_format(model, images.device)
+    features, logits = [], []
+    with eval_mode(model), autocast(images.device):
+        for i in range(0, len(images), batch_size):
+            f = model.features(as_input(images[i:i + batch_size], layout))
+            features.append(f.float())
+            logits.append(model.classifier(f).float())
+    return torch.cat(features), torch.cat(logits)
 
 
 def loss_barrier(model_a: nn.Module, model_b: nn.Module, x: Tensor, y: Tensor,
