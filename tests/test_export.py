@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import copy_project
+from conftest import copy_project, run_sdcore
 from sdcore.archive import MANIFEST, ArchiveError, export, fetch, model_file, sha256
 from sdcore.claims import NOTEBOOKS
 from sdcore.claims.common import lab_for
@@ -216,3 +216,39 @@ def test_a_spoiled_archive_is_refused_naming_the_file_and_the_store_is_unchanged
         fetch(str(source), store)
     assert named in str(refused.value) and "nothing was written" in str(refused.value)
     assert snapshot(store) == before
+
+
+@pytest.mark.slow
+def test_an_archive_fetched_into_an_empty_store_reproduces_the_records_training_nothing(
+        smoke_book, tmp_path):
+    """The smoke book's models exported, then fetched into an empty store of a fresh copy:
+    ``reproduce --profile smoke --all`` there trains no model (the store is unchanged) and writes
+    the records the smoke book's own run wrote (but for the seconds its measurements took)."""
+    assert smoke_book.done.returncode == 0, smoke_book.done.stderr[-3000:]
+    archive, copy, fetched = tmp_path / "archive", tmp_path / "project", tmp_path / "fetched"
+    exported = run_sdcore(smoke_book.copy, smoke_book.runs, "export", "--profile", "smoke",
+                          str(archive))
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    copy_project(copy)
+    shutil.rmtree(copy / "results" / "smoke", ignore_errors=True)
+    got = run_sdcore(copy, fetched, "fetch", str(archive))
+    assert got.returncode == 0, got.stderr[-3000:]
+    before = snapshot(fetched)
+    done = run_sdcore(copy, fetched, "reproduce", "--profile", "smoke", "--all", "--no-build")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert snapshot(fetched) == before
+    for nb in NOTEBOOKS:
+        for ours in sorted((smoke_book.copy / "results" / "smoke").glob(f"{nb.name}*.json")):
+            theirs = json.loads((copy / "results" / "smoke" / ours.name).read_text())
+            mine = json.loads(ours.read_text())
+            assert theirs["verdict"] == mine["verdict"], ours.name
+            assert untimed(theirs["numbers"]) == untimed(mine["numbers"]), ours.name
+
+
+def untimed(numbers: object) -> object:
+    """``numbers`` without the seconds a measurement took (keys ending in ``_s``)."""
+    if isinstance(numbers, dict):
+        return {k: untimed(v) for k, v in numbers.items() if not k.endswith("_s")}
+    if isinstance(numbers, list):
+        return [untimed(v) for v in numbers]
+    return numbers
