@@ -1,6 +1,8 @@
 """The built smoke book in a real browser: headless Chromium (Debian's ``chromium``) driven by
-Playwright. Every page of the table of contents must load without console errors, with every image
-loaded; the dashboard has one row per claim; launch buttons point at the page's own notebook.
+Playwright, with the network blocked. Every page of the table of contents must load without console
+errors, with every image loaded; the dashboard has one row per claim; launch buttons point at the
+page's own notebook; math is typeset by the book's own MathJax and the interactive figures draw
+with its own plotly.js, the static images taking their place in print.
 
 Runs wherever Chromium is installed; CI installs it (``.ci/run``) and sets CI=true, under which a
 missing browser fails the test instead of skipping it.
@@ -17,11 +19,16 @@ from pathlib import Path
 
 import pytest
 
-from sdcore.claims import CLAIMS, NOTEBOOKS
+from sdcore.claims import CLAIMS, NOTEBOOKS, loss_landscape, student_beats_teacher
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# WebGL for plotly's 3D surfaces without a GPU: Chromium's software renderer.
+CHROMIUM_ARGS = ["--no-sandbox", "--enable-unsafe-swiftshader"]
 REPOSITORY = "sdcore-book/revisiting-self-distillation"
+# The pages with interactive figures: C1's sweep heatmap, the loss landscape's surfaces.
+INTERACTIVE = [nb.path for nb in NOTEBOOKS
+               if nb.module in (student_beats_teacher, loss_landscape)]
 
 
 def _browser_or_skip() -> None:
@@ -61,6 +68,18 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
+def _offline_page(browser, base: str, external: set[str]):
+    """A page that reaches only the served book: every other request is recorded and aborted."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.route(lambda url: not url.startswith(base),
+               lambda route: (external.add(route.request.url), route.abort()))
+    return page
+
+
+def _fetched_from_outside(external: set[str]) -> list[str]:
+    return sorted(u for u in external if "mathjax" in u.lower() or "plotly" in u.lower())
+
+
 def test_every_page_loads_in_headless_chromium(served_book, tmp_path):
     _browser_or_skip()
     from playwright.sync_api import sync_playwright
@@ -70,13 +89,8 @@ def test_every_page_loads_in_headless_chromium(served_book, tmp_path):
              "book/bibliography"]
     external: set[str] = set()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        # No internet here or in CI: answer external requests (fonts, MathJax) with an empty
-        # response, so that what is tested is the book's own pages and assets.
-        page.route(lambda url: not url.startswith(base),
-                   lambda route: (external.add(route.request.url),
-                                  route.fulfill(status=200, body="")))
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = _offline_page(browser, base, external)  # a failed request is a console error
         errors: list[str] = []
         page.on("console", lambda m: errors.append(f"{m.type}: {m.text}")
                 if m.type == "error" else None)
@@ -103,6 +117,51 @@ def test_every_page_loads_in_headless_chromium(served_book, tmp_path):
         browser.close()
     assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(
         f"{Path(doc).name}.png" for doc in pages)
+    assert _fetched_from_outside(external) == []
+
+
+def test_math_and_interactive_figures_draw_offline(served_book, tmp_path):
+    """With the network blocked: C1's page has its math typeset by the MathJax the site serves,
+    no TeX left; both interactive pages draw their plotly figures with the site's plotly.js, on
+    screen, and show the static images instead in print."""
+    _browser_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    base, _ = served_book
+    assert len(INTERACTIVE) == 2
+    external: set[str] = set()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = _offline_page(browser, base, external)
+        page.goto(f"{base}/{INTERACTIVE[0]}.html", wait_until="load")
+        page.wait_for_function("() => window.MathJax?.startup?.promise")
+        page.evaluate("() => MathJax.startup.promise")
+        assert page.evaluate("() => MathJax.version").startswith("3.")
+        math = page.eval_on_selector_all(
+            "span.math", "spans => spans.map(s => [!!s.querySelector('mjx-container'), "
+                         "s.textContent])")
+        assert math, "no math on C1's page"
+        assert [text for typeset, text in math if not typeset or "\\(" in text or "$" in text
+                ] == []
+        for doc in INTERACTIVE:
+            page.goto(f"{base}/{doc}.html", wait_until="load")
+            page.wait_for_load_state("networkidle")
+            sources = page.eval_on_selector_all("script[src]", "ss => ss.map(s => s.src)")
+            assert f"{base}/_static/plotly.min.js" in sources, doc
+            figures = page.locator(".figure-screen")
+            assert figures.count() >= 1, doc
+            drawn = page.eval_on_selector_all(
+                ".figure-screen .main-svg",
+                "svgs => svgs.map(s => s.getBoundingClientRect()).map(r => r.width * r.height)")
+            assert drawn and min(drawn) > 0, (doc, drawn)
+            assert "WebGL is not supported" not in figures.first.inner_text(), doc
+            assert figures.first.is_visible() and page.locator(".figure-print").first.is_hidden()
+            page.screenshot(path=str(tmp_path / f"{Path(doc).name}.png"), full_page=True)
+            page.emulate_media(media="print")
+            assert figures.first.is_hidden() and page.locator(".figure-print").first.is_visible()
+            page.emulate_media(media="screen")
+        browser.close()
+    assert _fetched_from_outside(external) == []
 
 
 def _check_launch_buttons(page, doc: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import matplotlib.pyplot as plt
@@ -135,11 +136,17 @@ def landscape_lines(lines: dict) -> Figure:
     return fig
 
 
+def plane_loss_range(planes: dict) -> tuple[float, float]:
+    """The loss range the planes' figures share: the lowest finite loss to the 95th percentile
+    (higher losses, far from the minimum, would flatten the rest)."""
+    finite = np.concatenate([s.loss[np.isfinite(s.loss)].ravel() for s in planes.values()])
+    return float(finite.min()), float(np.percentile(finite, 95))
+
+
 def landscape_planes(planes: dict) -> Figure:
     """2D training-loss contours of a teacher and its student, side by side, shared levels."""
     fig, axes = plt.subplots(1, len(planes), figsize=(5.2 * len(planes), 4.4), squeeze=False)
-    finite = np.concatenate([s.loss[np.isfinite(s.loss)].ravel() for s in planes.values()])
-    levels = np.linspace(finite.min(), np.percentile(finite, 95), 15)
+    levels = np.linspace(*plane_loss_range(planes), 15)
     for (name, s), ax in zip(planes.items(), axes[0]):
         a, b = np.meshgrid(s.coords[0], s.coords[1], indexing="ij")
         contour = ax.contourf(a, b, s.loss, levels=levels, cmap="viridis", extend="max")
@@ -262,32 +269,82 @@ def roles_and_comparisons(table: pd.DataFrame, comparisons: pd.DataFrame,
     return fig
 
 
+NO_SWEEP = "no sweep results: run python experiments/sweep_c1_temperature_weight.py"
+
+
+@dataclass(frozen=True)
+class SweepGrid:
+    """A temperature × soft-weight sweep laid on its grid: rows are temperatures (ascending),
+    columns soft-term weights (ascending)."""
+
+    cells: pd.DataFrame  # one row per cell: temperature, weight_kd, mean_gain, ci_low, ci_high
+    temperatures: list[float]
+    weights: list[float]
+    gains: np.ndarray  # mean gain (pp) of each cell, shape (temperatures, weights)
+    bound: float  # the colour scale runs from -bound to +bound
+    title: str
+
+    @classmethod
+    def of(cls, sweep: dict) -> SweepGrid:
+        cells = pd.DataFrame(sweep["cells"])
+        grid = cells.pivot(index="temperature", columns="weight_kd", values="mean_gain")
+        return cls(cells, sorted(cells.temperature.unique()), sorted(cells.weight_kd.unique()),
+                   grid.values, max(0.5, float(np.nanmax(np.abs(grid.values)))),
+                   f"{sweep['setting']}, seeds {sweep['seeds'][0]}–{sweep['seeds'][-1]}: "
+                   "student − teacher (pp), 95% CI")
+
+    def position(self, cell) -> tuple[int, int]:
+        """(row, column) of a row of ``cells``."""
+        return self.temperatures.index(cell.temperature), self.weights.index(cell.weight_kd)
+
+    @staticmethod
+    def resolved(cell) -> bool:
+        """Whether a cell's 95% interval excludes 0."""
+        return (cell.ci_low is not None and cell.ci_high is not None
+                and (cell.ci_low > 0 or cell.ci_high < 0))
+
+    @staticmethod
+    def interval(cell) -> str:
+        return f"[{cell.ci_low:+.2f}, {cell.ci_high:+.2f}]"
+
+    @classmethod
+    def label(cls, cell, newline: str = "\n") -> str:
+        """A cell's mean gain over its 95% interval."""
+        return f"{cell.mean_gain:+.2f}{newline}{cls.interval(cell)}"
+
+    @property
+    def weight_labels(self) -> list[str]:
+        return [f"{w:g}" for w in self.weights]
+
+    @property
+    def temperature_labels(self) -> list[str]:
+        return [f"{t:g}" for t in self.temperatures]
+
+
+SWEEP_AXES = ("weight of the soft term (label term: 1 − weight)", "temperature T")
+
+
 def sweep_heatmap(sweep: dict) -> Figure:
     """The mean paired gain (student − teacher, pp) of every temperature × soft-weight cell of a
     sweep, with its 95% interval written in the cell; cells whose interval excludes 0 framed."""
     if not sweep:
-        return note("no sweep results: run python experiments/sweep_c1_temperature_weight.py")
-    cells = pd.DataFrame(sweep["cells"])
-    temperatures = sorted(cells.temperature.unique())
-    weights = sorted(cells.weight_kd.unique())
-    grid = cells.pivot(index="temperature", columns="weight_kd", values="mean_gain")
-    bound = max(0.5, float(np.nanmax(np.abs(grid.values))))
-    fig, ax = plt.subplots(figsize=(1.9 * len(weights) + 2.4, 1.1 * len(temperatures) + 1.6))
-    image = ax.imshow(grid.values, cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
-    for r in cells.itertuples():
-        i, j = temperatures.index(r.temperature), weights.index(r.weight_kd)
-        low, high = r.ci_low, r.ci_high
-        resolved = low is not None and high is not None and (low > 0 or high < 0)
-        ax.text(j, i, f"{r.mean_gain:+.2f}\n[{low:+.2f}, {high:+.2f}]", ha="center",
-                va="center", fontsize=8, fontweight="bold" if resolved else "normal")
+        return note(NO_SWEEP)
+    grid = SweepGrid.of(sweep)
+    fig, ax = plt.subplots(figsize=(1.9 * len(grid.weights) + 2.4,
+                                    1.1 * len(grid.temperatures) + 1.6))
+    image = ax.imshow(grid.gains, cmap="RdBu", vmin=-grid.bound, vmax=grid.bound, aspect="auto")
+    for cell in grid.cells.itertuples():
+        i, j = grid.position(cell)
+        resolved = grid.resolved(cell)
+        ax.text(j, i, grid.label(cell), ha="center", va="center", fontsize=8,
+                fontweight="bold" if resolved else "normal")
         if resolved:
             ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=2, color="k"))
-    ax.set_xticks(range(len(weights)), [f"{w:g}" for w in weights])
-    ax.set_yticks(range(len(temperatures)), [f"{t:g}" for t in temperatures])
-    ax.set_xlabel("weight of the soft term (label term: 1 − weight)")
-    ax.set_ylabel("temperature T")
-    ax.set_title(f"{sweep['setting']}, seeds {sweep['seeds'][0]}–{sweep['seeds'][-1]}: "
-                 "student − teacher (pp), 95% CI", fontsize=10)
+    ax.set_xticks(range(len(grid.weights)), grid.weight_labels)
+    ax.set_yticks(range(len(grid.temperatures)), grid.temperature_labels)
+    ax.set_xlabel(SWEEP_AXES[0])
+    ax.set_ylabel(SWEEP_AXES[1])
+    ax.set_title(grid.title, fontsize=10)
     fig.colorbar(image, ax=ax, shrink=0.85, label="mean gain (pp)")
     fig.tight_layout()
     return fig
