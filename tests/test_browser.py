@@ -8,39 +8,16 @@ missing browser fails the test instead of skipping it.
 
 from __future__ import annotations
 
-import functools
-import os
-import shutil
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import browser_or_skip
 
+from sdcore.browser import chromium, served
 from sdcore.claims import CLAIMS, NOTEBOOKS
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 REPOSITORY = "sdcore-book/revisiting-self-distillation"
-
-
-def _browser_or_skip() -> None:
-    missing = [what for what, ok in (("Chromium", Path(CHROMIUM).exists()),
-                                     ("playwright", _has_playwright())) if not ok]
-    if missing:
-        message = (f"{' and '.join(missing)} not installed "
-                   "(apt-get install chromium; pip install playwright)")
-        if os.environ.get("CI"):
-            pytest.fail(f"the browser test must run in CI: {message}")
-        pytest.skip(message)
-
-
-def _has_playwright() -> bool:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")
@@ -48,29 +25,17 @@ def served_book(smoke_book):
     """``_build/html`` of the smoke book on a loopback port; yields (base URL, project copy)."""
     copy, done = smoke_book.copy, smoke_book.done
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    handler = functools.partial(_QuietHandler, directory=str(copy / "_build" / "html"))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", copy
-    server.shutdown()
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
+    with served(copy / "_build" / "html") as base:
+        yield base, copy
 
 
 def test_every_page_loads_in_headless_chromium(served_book, tmp_path):
-    _browser_or_skip()
-    from playwright.sync_api import sync_playwright
-
+    browser_or_skip()
     base, copy = served_book
     pages = ["book/intro", *(nb.path for nb in NOTEBOOKS), "book/reproducing",
              "book/bibliography"]
     external: set[str] = set()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         # No internet here or in CI: answer external requests (fonts, MathJax) with an empty
         # response, so that what is tested is the book's own pages and assets.
@@ -100,7 +65,6 @@ def test_every_page_loads_in_headless_chromium(served_book, tmp_path):
         assert rows.count() == len(CLAIMS)
         assert [rows.nth(i).locator("td").first.inner_text().split()[0]
                 for i in range(rows.count())] == list(CLAIMS)
-        browser.close()
     assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(
         f"{Path(doc).name}.png" for doc in pages)
 
