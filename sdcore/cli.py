@@ -13,7 +13,8 @@
 - ``export --profile P DEST [--zip]``: the profile's trained models, from the run store, as an
   archive others can fetch (safetensors weights and a manifest with their sha256s);
 - ``fetch SOURCE [--sha256 HEX] [--runs DIR]``: check an archive (a folder, a .zip or its URL),
-  then fill the run store with its models.
+  then fill the run store with its models;
+- ``pdf [--html DIR]``: the book as one PDF, ``_build/pdf/book.pdf``, printed by headless Chromium.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ import pandas as pd
 import yaml
 
 from .archive import MANIFEST, ArchiveError, export, fetch, sha256
+from .browser import BrowserError
 from .claims import NOTEBOOKS
 from .dispatch import EXECUTORS, DispatchError, Options, train
 from .engine.lab import MissingModels
 from .paths import project_root
+from .pdf import PdfError, book_pdf
 from .plan import UnitsError, load_units, plan_table, profile_plan, summary
 from .profiles import ProfileError, merged
 from .reproduce import ReproduceError, reproduce, write_parameters_cells
@@ -153,6 +156,12 @@ def parser() -> argparse.ArgumentParser:
                      "the archive if it differs")
     fet.add_argument("--runs", type=Path, metavar="DIR",
                      help="the run store to fill (default: $SDCORE_RUNS, else runs/)")
+    pdf = commands.add_parser("pdf", help="the book as one PDF, _build/pdf/book.pdf: built on one "
+                              "page (jupyter-book's singlehtml builder, into _build/singlehtml), "
+                              "then printed by headless Chromium once MathJax has typeset it")
+    pdf.add_argument("--html", type=Path, metavar="DIR",
+                     help="print the single-page site already built in DIR (e.g. "
+                     "_build/singlehtml) instead of building it")
     return main
 
 
@@ -212,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
             print_export(args, root)
         elif args.command == "fetch":
             print_fetch(args)
+        elif args.command == "pdf":
+            book_pdf(root, args.html)
         elif args.command == "new-claim":
             for path in new_claim(root, args.name, args.claims, args.statement):
                 print(f"wrote {path.relative_to(root)}")
@@ -219,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             changed = write_parameters_cells(root)
             print(f"rewrote: {', '.join(changed)}" if changed else "every cell is up to date")
     except (ReproduceError, ProfileError, DispatchError, MissingModels, UnitsError,
-            ScaffoldError, ArchiveError) as err:
+            ScaffoldError, ArchiveError, BrowserError, PdfError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

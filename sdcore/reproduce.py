@@ -124,19 +124,24 @@ def collapse_injected_parameters(nb: Any) -> Any:
     return nb
 
 
-def build_book(root: Path) -> None:
-    """``jupyter-book build . -W``: warnings are errors."""
+def build_book(root: Path, builder: str = "html") -> Path:
+    """``jupyter-book build . -W`` (warnings are errors) with a Sphinx builder of jupyter-book's
+    (``html``: one page per file; ``singlehtml``: the whole book on one page); its output folder,
+    ``_build/<builder>``. The internal links of an ``html`` build are then checked (a singlehtml
+    page lies at its root document's path, its links written for the top folder: ``pdf``)."""
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(root), "-W", "-n",
-           "--keep-going"]
+           "--keep-going", *(["--builder", builder] if builder != "html" else [])]
     print("$", " ".join(cmd), flush=True)
     with checkout_first(root):  # the book's extension (dashboard, badges) imports sdcore
         built = subprocess.run(cmd, cwd=root).returncode == 0
     if not built:
         raise ReproduceError("jupyter-book build failed (warnings count as errors); see above")
-    broken = broken_links(root / "_build" / "html")
+    output = root / "_build" / builder
+    broken = broken_links(output) if builder == "html" else []
     if broken:
         raise ReproduceError("broken internal links in the built book:\n  " + "\n  ".join(broken))
+    return output
 
 
 def page_stamp(page: Path) -> dict[str, Any] | None:

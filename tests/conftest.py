@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from sdcore.browser import missing
+
 ROOT = Path(__file__).resolve().parents[1]
 NOT_COPIED = shutil.ignore_patterns(".git", ".venv", "venv", "runs", "_build", "data",
                                     "__pycache__", "*.egg-info", ".pytest_cache", ".whl")
@@ -39,6 +41,16 @@ def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SDCORE_RUNS", str(tmp_path / "runs"))
     monkeypatch.chdir(copy)
     return copy
+
+
+def browser_or_skip() -> None:
+    """Skip a browser test where Chromium or playwright is missing; fail it in CI (CI=true),
+    which installs both."""
+    message = missing()
+    if message and os.environ.get("CI"):
+        pytest.fail(f"the browser tests must run in CI: {message}")
+    if message:
+        pytest.skip(message)
 
 
 def plant_foreign_folder(folder: Path) -> None:

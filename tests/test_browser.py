@@ -10,44 +10,19 @@ missing browser fails the test instead of skipping it.
 
 from __future__ import annotations
 
-import functools
-import os
-import shutil
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import browser_or_skip
 
+from sdcore.browser import chromium, served
 from sdcore.claims import CLAIMS, NOTEBOOKS, loss_landscape, student_beats_teacher
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# WebGL for plotly's 3D surfaces without a GPU: Chromium's software renderer.
-CHROMIUM_ARGS = ["--no-sandbox", "--enable-unsafe-swiftshader"]
 REPOSITORY = "sdcore-book/revisiting-self-distillation"
 # The pages with interactive figures: C1's sweep heatmap, the loss landscape's surfaces.
 INTERACTIVE = [nb.path for nb in NOTEBOOKS
                if nb.module in (student_beats_teacher, loss_landscape)]
-
-
-def _browser_or_skip() -> None:
-    missing = [what for what, ok in (("Chromium", Path(CHROMIUM).exists()),
-                                     ("playwright", _has_playwright())) if not ok]
-    if missing:
-        message = (f"{' and '.join(missing)} not installed "
-                   "(apt-get install chromium; pip install playwright)")
-        if os.environ.get("CI"):
-            pytest.fail(f"the browser test must run in CI: {message}")
-        pytest.skip(message)
-
-
-def _has_playwright() -> bool:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")
@@ -55,17 +30,8 @@ def served_book(smoke_book):
     """``_build/html`` of the smoke book on a loopback port; yields (base URL, project copy)."""
     copy, done = smoke_book.copy, smoke_book.done
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    handler = functools.partial(_QuietHandler, directory=str(copy / "_build" / "html"))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", copy
-    server.shutdown()
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
+    with served(copy / "_build" / "html") as base:
+        yield base, copy
 
 
 def _offline_page(browser, base: str, external: set[str]):
@@ -81,15 +47,12 @@ def _fetched_from_outside(external: set[str]) -> list[str]:
 
 
 def test_every_page_loads_in_headless_chromium(served_book, tmp_path):
-    _browser_or_skip()
-    from playwright.sync_api import sync_playwright
-
+    browser_or_skip()
     base, copy = served_book
     pages = ["book/intro", *(nb.path for nb in NOTEBOOKS), "book/reproducing",
              "book/bibliography"]
     external: set[str] = set()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         page = _offline_page(browser, base, external)  # a failed request is a console error
         errors: list[str] = []
         page.on("console", lambda m: errors.append(f"{m.type}: {m.text}")
@@ -114,7 +77,6 @@ def test_every_page_loads_in_headless_chromium(served_book, tmp_path):
         assert rows.count() == len(CLAIMS)
         assert [rows.nth(i).locator("td").first.inner_text().split()[0]
                 for i in range(rows.count())] == list(CLAIMS)
-        browser.close()
     assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(
         f"{Path(doc).name}.png" for doc in pages)
     assert _fetched_from_outside(external) == []
@@ -124,14 +86,11 @@ def test_math_and_interactive_figures_draw_offline(served_book, tmp_path):
     """With the network blocked: C1's page has its math typeset by the MathJax the site serves,
     no TeX left; both interactive pages draw their plotly figures with the site's plotly.js, on
     screen, and show the static images instead in print."""
-    _browser_or_skip()
-    from playwright.sync_api import sync_playwright
-
+    browser_or_skip()
     base, _ = served_book
     assert len(INTERACTIVE) == 2
     external: set[str] = set()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         page = _offline_page(browser, base, external)
         page.goto(f"{base}/{INTERACTIVE[0]}.html", wait_until="load")
         page.wait_for_function("() => window.MathJax?.startup?.promise")
@@ -160,7 +119,6 @@ def test_math_and_interactive_figures_draw_offline(served_book, tmp_path):
             page.emulate_media(media="print")
             assert figures.first.is_hidden() and page.locator(".figure-print").first.is_visible()
             page.emulate_media(media="screen")
-        browser.close()
     assert _fetched_from_outside(external) == []
 
 
