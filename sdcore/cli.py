@@ -13,7 +13,9 @@
 - ``export --profile P DEST [--zip]``: the profile's trained models, from the run store, as an
   archive others can fetch (safetensors weights and a manifest with their sha256s);
 - ``fetch SOURCE [--sha256 HEX] [--runs DIR]``: check an archive (a folder, a .zip or its URL),
-  then fill the run store with its models.
+  then fill the run store with its models;
+- ``lock [--check]``: write ``requirements.lock`` from the running environment's distributions,
+  or name what differs between the two.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .archive import MANIFEST, ArchiveError, export, fetch, sha256
 from .claims import NOTEBOOKS
 from .dispatch import EXECUTORS, DispatchError, Options, train
 from .engine.lab import MissingModels
+from .lock import LOCK_FILE, LockError, differences, installed, read_lock, write_lock
 from .paths import project_root
 from .plan import UnitsError, load_units, plan_table, profile_plan, summary
 from .profiles import ProfileError, merged
@@ -153,7 +156,28 @@ def parser() -> argparse.ArgumentParser:
                      "the archive if it differs")
     fet.add_argument("--runs", type=Path, metavar="DIR",
                      help="the run store to fill (default: $SDCORE_RUNS, else runs/)")
+    lck = commands.add_parser("lock", help=f"write {LOCK_FILE}: every distribution installed in "
+                              "the running environment at its exact version, sorted (without "
+                              "sdcore, editable installs, pip, setuptools and wheel)")
+    lck.add_argument("--check", action="store_true",
+                     help=f"write nothing; exit with status 1 naming each distribution whose "
+                     f"version here differs from {LOCK_FILE}'s")
     return main
+
+
+def lock(root: Path, check: bool) -> int:
+    """``lock``: write the lock, or with ``check`` compare it with the running environment."""
+    path = root / LOCK_FILE
+    if not check:
+        print(f"wrote {LOCK_FILE}: {len(write_lock(path))} distributions")
+        return 0
+    changed = differences(read_lock(path), installed())
+    if not changed:
+        print(f"this environment matches {LOCK_FILE}")
+        return 0
+    print(f"this environment differs from {LOCK_FILE} (python -m sdcore lock rewrites it):")
+    print("\n".join(f"  {line}" for line in changed))
+    return 1
 
 
 def print_export(args: argparse.Namespace, root: Path) -> None:
@@ -212,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
             print_export(args, root)
         elif args.command == "fetch":
             print_fetch(args)
+        elif args.command == "lock":
+            return lock(root, args.check)
         elif args.command == "new-claim":
             for path in new_claim(root, args.name, args.claims, args.statement):
                 print(f"wrote {path.relative_to(root)}")
@@ -219,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
             changed = write_parameters_cells(root)
             print(f"rewrote: {', '.join(changed)}" if changed else "every cell is up to date")
     except (ReproduceError, ProfileError, DispatchError, MissingModels, UnitsError,
-            ScaffoldError, ArchiveError) as err:
+            ScaffoldError, ArchiveError, LockError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
