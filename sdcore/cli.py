@@ -158,7 +158,7 @@ def parser() -> argparse.ArgumentParser:
                      help="the run store to fill (default: $SDCORE_RUNS, else runs/)")
     lck = commands.add_parser("lock", help=f"write {LOCK_FILE}: every distribution installed in "
                               "the running environment at its exact version, sorted (without "
-                              "sdcore, editable installs, pip, setuptools and wheel)")
+                              "sdcore, editable installs and pip)")
     lck.add_argument("--check", action="store_true",
                      help=f"write nothing; exit with status 1 naming each distribution whose "
                      f"version here differs from {LOCK_FILE}'s")
