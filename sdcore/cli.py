@@ -14,7 +14,9 @@
   archive others can fetch (safetensors weights and a manifest with their sha256s);
 - ``fetch SOURCE [--sha256 HEX] [--runs DIR]``: check an archive (a folder, a .zip or its URL),
   then fill the run store with its models;
-- ``pdf [--html DIR]``: the book as one PDF, ``_build/pdf/book.pdf``, printed by headless Chromium.
+- ``pdf [--html DIR]``: the book as one PDF, ``_build/pdf/book.pdf``, printed by headless Chromium;
+- ``lock [--check]``: write ``requirements.lock`` from the running environment's distributions,
+  or name what differs between the two.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from .browser import BrowserError
 from .claims import NOTEBOOKS
 from .dispatch import EXECUTORS, DispatchError, Options, train
 from .engine.lab import MissingModels
+from .lock import LOCK_FILE, LockError, differences, installed, read_lock, write_lock
 from .paths import project_root
 from .pdf import PdfError, book_pdf
 from .plan import UnitsError, load_units, plan_table, profile_plan, summary
@@ -162,7 +165,28 @@ def parser() -> argparse.ArgumentParser:
     pdf.add_argument("--html", type=Path, metavar="DIR",
                      help="print the single-page site already built in DIR (e.g. "
                      "_build/singlehtml) instead of building it")
+    lck = commands.add_parser("lock", help=f"write {LOCK_FILE}: every distribution installed in "
+                              "the running environment at its exact version, sorted (without "
+                              "sdcore, editable installs and pip)")
+    lck.add_argument("--check", action="store_true",
+                     help=f"write nothing; exit with status 1 naming each distribution whose "
+                     f"version here differs from {LOCK_FILE}'s")
     return main
+
+
+def lock(root: Path, check: bool) -> int:
+    """``lock``: write the lock, or with ``check`` compare it with the running environment."""
+    path = root / LOCK_FILE
+    if not check:
+        print(f"wrote {LOCK_FILE}: {len(write_lock(path))} distributions")
+        return 0
+    changed = differences(read_lock(path), installed())
+    if not changed:
+        print(f"this environment matches {LOCK_FILE}")
+        return 0
+    print(f"this environment differs from {LOCK_FILE} (python -m sdcore lock rewrites it):")
+    print("\n".join(f"  {line}" for line in changed))
+    return 1
 
 
 def print_export(args: argparse.Namespace, root: Path) -> None:
@@ -223,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
             print_fetch(args)
         elif args.command == "pdf":
             book_pdf(root, args.html)
+        elif args.command == "lock":
+            return lock(root, args.check)
         elif args.command == "new-claim":
             for path in new_claim(root, args.name, args.claims, args.statement):
                 print(f"wrote {path.relative_to(root)}")
@@ -230,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             changed = write_parameters_cells(root)
             print(f"rewrote: {', '.join(changed)}" if changed else "every cell is up to date")
     except (ReproduceError, ProfileError, DispatchError, MissingModels, UnitsError,
-            ScaffoldError, ArchiveError, BrowserError, PdfError) as err:
+            ScaffoldError, ArchiveError, BrowserError, PdfError, LockError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -2,7 +2,9 @@
 
 A notebook's records at a profile are *fresh* when their fingerprint (``report.fingerprint``)
 matches what a rerun would use now, *stale* when some part changed (parameters, a rule, code,
-data, models: each named), *missing* when the notebook has not run there. Cost: reading the
+data, models: each named), *missing* when the notebook has not run there. A note says when a
+record was made with another ``requirements.lock`` than the checkout's, or in an environment that
+differed from its lock; that alone does not make it stale. Cost: reading the
 records, the sources and each dataset's files once.
 """
 

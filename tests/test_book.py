@@ -61,6 +61,16 @@ def test_smoke_profile_runs_every_notebook_and_builds_the_book(smoke_book):
     assert (copy / "venv").is_dir() and not list(html.rglob("*somepackage*"))
     assert "venv" not in {p.name for p in html.iterdir()}
     assert "The outputs on this page come from the smoke profile." in page
+    for nb in NOTEBOOKS:  # every claim page opens with the summary computed from the records
+        built = (html / f"{nb.path}.html").read_text()
+        start = built.index('class="claim-summary')
+        summary = built[start:built.index("</table>", start)]
+        assert start < built.index("verdict-badges") and "smoke" in summary, nb.name
+        for claim in nb.claims:
+            smoke = json.loads((copy / "results" / "smoke" / (
+                f"{nb.name}.json" if claim == nb.claims[0] else f"{nb.name}.{claim}.json"))
+                .read_text())
+            assert claim in summary and f"verdict-{smoke['verdict']}" in summary, nb.name
 
 
 def test_rerun_with_new_parameters_gives_a_new_result(project_copy):

@@ -7,8 +7,10 @@ imports, each without comments and docstrings; and the notebook's own code cells
 (the dataset's files, or the tensors of a generated dataset) and the store keys of the models it
 used. ``fingerprint(config)`` makes one;
 ``current(root, profile, notebook)`` makes the one a rerun at that profile would have now; and
-``compare`` says which parts of a recorded one no longer match. Cost: reading the sources, the
-parameters and the dataset's files (a second for Fashion-MNIST), and planning (no training).
+``compare`` says which parts of a recorded one no longer match. The environment lock a record names
+(in its provenance) is no part of a fingerprint: another lock makes no record stale, ``freshness``
+only notes it. Cost: reading the sources, the parameters and the dataset's files (a second for
+Fashion-MNIST), and planning (no training).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ..claims import notebook, notebook_of
 from ..claims.common import unique_specs
 from ..claims.config import Config
 from ..engine.data import DatasetNotFound, load_dataset, source_files
+from ..lock import lock_notes
 from ..paths import data_root, project_root
 from ..profiles import merged
 
@@ -230,7 +233,9 @@ def freshness(record: dict[str, Any] | None, root: Path, profile: str,
     except Exception as err:  # noqa: BLE001 - a profile that no longer validates is stale
         return Freshness("stale", [f"parameters no longer validate ({err})"])
     if record.get("fingerprint"):
-        return compare(record["fingerprint"], fingerprint(config, root))
+        result = compare(record["fingerprint"], fingerprint(config, root))
+        result.notes += lock_notes(record.get("provenance", {}).get("lock"), root)
+        return result
     commit = (record.get("provenance", {}).get("git_commit") or "an unknown commit")[:7]
     reasons = [f"made at {commit} by other code, before records had fingerprints"]
     if record.get("params") != config.as_dict():

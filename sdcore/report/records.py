@@ -2,8 +2,10 @@
 
 Schema: claim, notebook, profile, verdict ("holds" | "fails" | "inconclusive"), the rule the
 verdict was computed by, headline numbers, the resolved parameters, provenance (git commit and
-dirty flag, versions, device, start time, wall time) and the fingerprint of what determined the
-numbers (``fingerprint``: parameters, rules, code, data, models). Written atomically.
+dirty flag, versions, the environment lock: ``requirements.lock``'s sha256 and whether the
+environment matched it; device, start time, wall time) and the fingerprint of what determined the
+numbers (``fingerprint``: parameters, rules, code, data, models; not the lock). Written
+atomically.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .. import __version__
 from ..claims import notebook as find_notebook
 from ..engine.stats import VERDICTS
 from ..engine.store import atomic_write_json
+from ..lock import describe, lock_provenance
 from ..paths import project_root, results_dir
 from ..profiles import ProfileError, merged, parameter_files
 
@@ -72,7 +75,8 @@ def provenance(device: str, started: datetime, wall_s: float) -> dict[str, Any]:
             "git_dirty": None if status is None else bool(status),
             "sdcore_version": __version__, "torch": torch.__version__,
             "torchvision": _version("torchvision"), "numpy": _version("numpy"),
-            "python": sys.version.split()[0], "device": device,
+            "python": sys.version.split()[0], "lock": lock_provenance(project_root()),
+            "device": device,
             "started": started.isoformat(timespec="seconds"), "wall_s": round(wall_s, 1)}
 
 
@@ -119,13 +123,14 @@ def write_record(*, claim: str, notebook: str, profile: str, verdict: str, rule:
 PROVENANCE_ROWS = {"profile": "profile", "parameters": "parameters",
                    "git_commit": "git commit", "git_dirty": "uncommitted changes",
                    "sdcore_version": "sdcore", "torch": "torch", "torchvision": "torchvision",
-                   "numpy": "numpy", "python": "python", "device": "device",
-                   "wall_s": "wall time (s)", "started": "date (UTC)"}
+                   "numpy": "numpy", "python": "python", "lock": "environment lock",
+                   "device": "device", "wall_s": "wall time (s)", "started": "date (UTC)"}
 
 
 def provenance_table(record: dict[str, Any]) -> pd.DataFrame:
     """The provenance block of a claim page: one labelled row per fact of ``record``."""
     facts = {"profile": record["profile"], **record["provenance"]}
+    facts["lock"] = describe(facts.get("lock"))
     return pd.DataFrame({"": [facts.get(k) for k in PROVENANCE_ROWS]},
                         index=pd.Index(list(PROVENANCE_ROWS.values()), name="provenance"))
 

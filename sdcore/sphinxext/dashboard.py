@@ -16,6 +16,7 @@ from docutils import nodes
 from docutils.parsers.rst import Directive
 from sphinx import addnodes
 from sphinx.application import Sphinx
+from sphinx.environment import BuildEnvironment
 
 from ..claims import CLAIMS, notebooks_of
 from ..paths import project_root
@@ -44,7 +45,7 @@ def _doc_link(notebook: str) -> nodes.Node:
     return ref
 
 
-def _verdict(verdict: str, stale: bool = False) -> nodes.Node:
+def verdict_node(verdict: str, stale: bool = False) -> nodes.Node:
     text = f"{verdict} (stale)" if stale else verdict
     return nodes.strong(text, text, classes=[f"verdict-{verdict.split()[0]}"]
                         + (["verdict-stale"] if stale else []))
@@ -63,12 +64,12 @@ class Freshnesses:
         return self.known[(profile, notebook)]
 
 
-def _staleness(state: Freshness) -> nodes.Node:
+def staleness_note(state: Freshness) -> nodes.Node:
     text = f" Stale: {'; '.join(state.reasons)}."
     return nodes.emphasis(text, text, classes=["verdict-stale-note"])
 
 
-def _date(record: dict) -> str:
+def run_date(record: dict) -> str:
     return str(record["provenance"].get("started", ""))[:10]
 
 
@@ -79,10 +80,10 @@ def _evidence(notebook: str, record: dict | None, state: Freshness) -> nodes.par
     if record is None:
         para += nodes.emphasis("not run", "not run")
         return para
-    para += _verdict(record["verdict"], state.state == "stale")
-    para += nodes.Text(f" — {record['numbers'].get('headline', '')} ({_date(record)})")
+    para += verdict_node(record["verdict"], state.state == "stale")
+    para += nodes.Text(f" — {record['numbers'].get('headline', '')} ({run_date(record)})")
     if state.state == "stale":
-        para += _staleness(state)
+        para += staleness_note(state)
     return para
 
 
@@ -95,7 +96,8 @@ def _profile_cell(records: list[dict], claim: str, notebooks: list[str], profile
     ran = [r["verdict"] for r in latest.values() if r is not None]
     stale = any(state.state == "stale" for state in states.values())
     entry = nodes.entry()
-    entry += nodes.paragraph("", "", _verdict(combined_verdict(ran) if ran else "not run", stale))
+    entry += nodes.paragraph("", "", verdict_node(combined_verdict(ran) if ran else "not run",
+                                                  stale))
     entry.extend(_evidence(nb, r, states.get(nb, Freshness("missing")))
                  for nb, r in latest.items())
     return entry
@@ -109,9 +111,7 @@ class ClaimsDashboard(Directive):
     def run(self) -> list[nodes.Node]:
         env = self.state.document.settings.env
         root = project_root(Path(env.srcdir))
-        for path in sorted((root / "results").glob("*/*.json")):
-            env.note_dependency(str(path))
-        env.metadata[env.docname][DYNAMIC] = True
+        depend_on_records(env, root)
         records = read_records(root)
         profiles = profiles_of(records)
         freshness = Freshnesses(records, root)
@@ -154,7 +154,7 @@ class VerdictBadge(Directive):
         env = self.state.document.settings.env
         root = project_root(Path(env.srcdir))
         notebook = Path(env.docname).name
-        env.metadata[env.docname][DYNAMIC] = True
+        depend_on_records(env, root, notebook)
         records = read_records(root)
         freshness = Freshnesses(records, root)
         shown = page_profile(Path(env.srcdir) / f"{env.docname}.ipynb")
@@ -172,23 +172,21 @@ class VerdictBadge(Directive):
                 "verdict-badge", f"verdict-{verdict.split()[0]}",
                 *(["verdict-stale"] if state.state == "stale" else [])])
             if record:
-                text = f" {record['profile']} profile, run {_date(record)} "
+                text = f" {record['profile']} profile, run {run_date(record)} "
                 paragraph += nodes.inline(text, text, classes=["verdict-source"])
             if state.state == "stale" and claim == self.arguments[0]:
-                notes.append(nodes.paragraph("", "", _staleness(state),
+                notes.append(nodes.paragraph("", "", staleness_note(state),
                                              classes=["verdict-source"]))
             for profile in profiles_of(records):
                 other = latest_record(records, notebook, claim, profile)
                 if other is not None and other is not record:
                     other_state = freshness(profile, notebook)
                     others += nodes.Text(f"{claim} at the {profile} profile: ")
-                    others += _verdict(other["verdict"], other_state.state == "stale")
-                    others += nodes.Text(f" ({_date(other)}). ")
+                    others += verdict_node(other["verdict"], other_state.state == "stale")
+                    others += nodes.Text(f" ({run_date(other)}). ")
                     if other_state.state == "stale" and claim == self.arguments[0]:
-                        others += _staleness(other_state)
+                        others += staleness_note(other_state)
                         others += nodes.Text(" ")
-        for path in sorted((root / "results").glob(f"*/{notebook}*.json")):
-            env.note_dependency(str(path))
         where = (f"The outputs on this page come from the {shown} profile."
                  if shown else "This page's outputs were not made by papermill.")
         note = nodes.paragraph(text=f"{where} {run_times(records, notebook, self.arguments[0])}",
@@ -209,6 +207,14 @@ def run_times(records: list[dict], notebook: str, claim: str) -> str:
 
 
 DYNAMIC = "sdcore-verdicts"  # page metadata: the page shows verdicts and their freshness
+
+
+def depend_on_records(env: BuildEnvironment, root: Path, notebook: str = "") -> None:
+    """Rebuild the page being read when a results record (of ``notebook``; default: any)
+    changes, and at every build (its verdicts' freshness depends on code and data)."""
+    for path in sorted((root / "results").glob(f"*/{notebook}*.json")):
+        env.note_dependency(str(path))
+    env.metadata[env.docname][DYNAMIC] = True
 
 
 def pages_with_verdicts(app: Sphinx, env, added: set, changed: set, removed: set) -> list[str]:
