@@ -9,12 +9,15 @@ import sys
 
 import pytest
 
-from sdcore.claims import NOTEBOOKS
+from sdcore.claims import NOTEBOOKS, amplified_regularization, flatter_minima
 
 pytestmark = pytest.mark.slow
 NAMED = "torchvision:shufflenet_v2_x0_5"  # it has the conv1 + maxpool stem the small images need
-OVERRIDES = ["-y", f"models: ['{NAMED}']", "-p", "width", "1.0", "-p", "train_subset", "200",
-             "-p", "test_subset", "200", "-p", "epochs", "1"]
+OVERRIDES = ["-y", f"models: ['{NAMED}']", "-p", "width", "1.0", "-p", "train_subset", "100",
+             "-p", "test_subset", "100", "-p", "epochs", "1"]
+OWN_OVERRIDES = {  # the smoke budgets that a model of about 70 times the smoke resnet8's size slows
+    amplified_regularization: ["-p", "accurate_subset", "100", "-p", "accurate_epochs", "1"],
+    flatter_minima: ["-p", "hessian_samples", "16", "-p", "hessian_batch", "16"]}
 
 
 def test_every_notebook_runs_with_a_named_torchvision_model(project_copy, tmp_path):
@@ -23,8 +26,8 @@ def test_every_notebook_runs_with_a_named_torchvision_model(project_copy, tmp_pa
         done = subprocess.run(
             [papermill, f"{nb.path}.ipynb", str(tmp_path / f"{nb.name}.ipynb"),
              "-f", "parameters/smoke/_shared.yaml", "-f", f"parameters/smoke/{nb.name}.yaml",
-             *OVERRIDES], cwd=project_copy, capture_output=True, text=True,
-            env={**os.environ, "PYTHONPATH": str(project_copy)})  # the copy's sdcore
+             *OVERRIDES, *OWN_OVERRIDES.get(nb.module, [])], cwd=project_copy,
+            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(project_copy)})  # the copy's sdcore
         assert done.returncode == 0, f"{nb.name}: {done.stderr[-3000:]}"
         record = json.loads((project_copy / f"results/smoke/{nb.name}.json").read_text())
         assert record["params"]["models"] == [NAMED], nb.name
