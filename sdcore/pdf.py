@@ -1,10 +1,10 @@
 """The book as one PDF: ``python -m sdcore pdf`` writes ``_build/pdf/book.pdf``.
 
 Jupyter Book's ``singlehtml`` builder puts every page, in the order of the table of contents, on
-one page. It writes that page at the root document's path (``book/intro.html``, to which its
-``index.html`` redirects), its links written for the top folder: so the page is served as the
-site's ``index.html``, and its links to its own path are made in-page ones (the PDF's internal
-links). Headless Chromium (``browser``) opens it on a loopback port with print media emulated, so
+one page. It writes that page at the root document's path (``intro.html`` under ``book/``, to
+which its ``index.html`` redirects), its links written for the top folder: so the page is served
+as the site's ``index.html``, and its links to its own path are made in-page ones (the PDF's
+internal links). Headless Chromium (``browser``) opens it on a loopback port with print media emulated, so
 that a figure shows what the book keeps for print (``@media print``), waits until MathJax has
 typeset every formula (raw TeX in the PDF is an error), and prints it: A4, backgrounds kept, page
 numbers at the foot, headings as bookmarks.

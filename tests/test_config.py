@@ -37,7 +37,7 @@ BY_MODULE = {nb.module: nb for nb in NOTEBOOKS}
     ({"datasets": "cifar10"}, "'datasets': expected a non-empty list"),
     ({"datasets": "fashion-mnist"}, "give lists as YAML, -y 'datasets: [a, b]'"),
     ({"datasets": []}, "'datasets': expected a non-empty list"),
-    ({"models": ["resnet50"]}, "'models': 'resnet50' is not allowed; allowed: resnet8, resnet14"),
+    ({"models": ["resnet50"]}, "'models': unknown model 'resnet50'; allowed: resnet8, resnet14"),
     ({"schedule": "linear"}, "'linear' is not allowed; allowed: cosine, step"),
     ({"momentum": 1.5}, "'momentum': 1.5 is above its maximum 1.0"),
     ({"device": "tpu"}, "unknown device 'tpu'"),

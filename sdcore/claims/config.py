@@ -15,12 +15,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticUndefined
 
+from ..engine.data import image_side
+from ..engine.models import MODEL_NAMES, check_model
+from ..engine.named_models import NAMED_FORMS, check_named, is_named
 from ..engine.specs import AVERAGES
-from ..engine.models import MODEL_NAMES
 
 DATASETS = ("synthetic", "multiview:<views>[:<feature noise>]", "fashion-mnist", "cifar10",
             "cifar100", "imagefolder:<path>")
-ModelName = Literal[MODEL_NAMES]  # type: ignore[valid-type]
 Average = Literal[AVERAGES]  # type: ignore[valid-type]
 
 
@@ -141,9 +142,11 @@ class ExperimentConfig(Config):
                                                                              "- and _"})
     datasets: Annotated[list[str], Field(min_length=1)] = Field(
         ["fashion-mnist"], description="datasets, one setting each: " + ", ".join(DATASETS))
-    models: Annotated[list[ModelName], Field(min_length=1)] = Field(
+    models: Annotated[list[str], Field(min_length=1)] = Field(
         ["resnet8"], description="architectures, one setting each (teacher and student share "
-        "it): " + ", ".join(MODEL_NAMES))
+        "it): " + ", ".join((*MODEL_NAMES, *NAMED_FORMS)),
+        json_schema_extra={"allowed": " | ".join((*MODEL_NAMES, "torchvision:<name>",
+                                                  "timm:<name>"))})
     width: float = Field(1.0, ge=0.125, le=8.0,
                          description="width multiplier of the model's channels")
     train_subset: int = Field(0, ge=0, description="train on this many training images (a fixed, "
@@ -201,6 +204,11 @@ class ExperimentConfig(Config):
     def _datasets(cls, names: list[str]) -> list[str]:
         return [check_dataset(name) for name in names]
 
+    @field_validator("models")
+    @classmethod
+    def _models(cls, names: list[str]) -> list[str]:
+        return [check_model(name) for name in names]
+
     @field_validator("device")
     @classmethod
     def _device(cls, name: str) -> str:
@@ -219,6 +227,21 @@ class ExperimentConfig(Config):
         [], description="declared settings, each a mapping with a unique 'name' and the "
         "parameters where it departs from the ones above (" + ", ".join(SETTING_KEYS)
         + "; 'dataset' and 'model' name one each); empty: one setting per dataset and model")
+
+    @model_validator(mode="after")
+    def _named_models_fit(self) -> "ExperimentConfig":
+        """Each named architecture takes width 1 and runs on each dataset's images (declared
+        settings are checked one by one, as they resolve)."""
+        for model in filter(is_named, [] if self.settings else self.models):
+            if self.width != 1.0:
+                raise ValueError(f"parameter 'width': {model} has no width multiplier; width "
+                                 f"must be 1.0, not {self.width}")
+            for dataset in self.datasets:
+                try:
+                    check_named(model, image_side(dataset, self.image_size))
+                except ValueError as err:
+                    raise ValueError(f"parameter 'models', on {dataset}: {err}") from None
+        return self
 
     @model_validator(mode="after")
     def _some_loss(self) -> "ExperimentConfig":

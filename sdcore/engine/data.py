@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+GENERATED_SIDE = 16  # the side of the synthetic and multi-view images
+SIDES = {"synthetic": GENERATED_SIDE, "fashion-mnist": 28, "cifar10": 32, "cifar100": 32}
 SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_FILES = {
     "train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1-ubyte",
@@ -116,7 +118,7 @@ def random_crop_flip(x: Tensor, pad: int, flip: bool, generator: torch.Generator
 # --- synthetic ---------------------------------------------------------------------------------
 
 def make_synthetic(seed: int = 0, n_train: int = 2000, n_test: int = 1000, classes: int = 10,
-                   size: int = 16) -> ImageData:
+                   size: int = GENERATED_SIDE) -> ImageData:
     """Class-conditional images: a smooth random template per class, randomly shifted, scaled in
     contrast and covered in noise, so that a small network learns it well but not perfectly."""
     gen = torch.Generator().manual_seed(seed)
@@ -137,7 +139,7 @@ def make_synthetic(seed: int = 0, n_train: int = 2000, n_test: int = 1000, class
 
 
 def make_multiview(views: int, feature_noise: float = 0.3, seed: int = 0, n_train: int = 2000,
-                   n_test: int = 2000, classes: int = 10, size: int = 16,
+                   n_test: int = 2000, classes: int = 10, size: int = GENERATED_SIDE,
                    single_view: float = 0.3) -> ImageData:
     """Images with ``views`` features per class, after Allen-Zhu & Li's multi-view data.
 
@@ -399,6 +401,14 @@ def source_files(name: str, root: str | Path) -> list[Path] | None:
             raise DatasetNotFound(f"imagefolder: no folder at {path}")
         return sorted(p for p in path.rglob("*") if p.is_file())
     raise ValueError(f"unknown dataset {name!r}")
+
+
+def image_side(name: str, image_size: int) -> int:
+    """The side of dataset ``name``'s images, known without loading it (an imagefolder's images
+    are resized to ``image_size``)."""
+    if name.startswith("imagefolder:"):
+        return image_size
+    return GENERATED_SIDE if name.startswith("multiview:") else SIDES[name]
 
 
 def load_dataset(name: str, root: str | Path, download: bool = True, image_size: int = 32,

@@ -109,7 +109,8 @@ class Lab:
         model that was trained and kept in memory computes."""
         data = self.data(spec)
         torch.manual_seed(spec.training_seed if spec.init_seed is None else spec.init_seed)
-        model = build_model(spec.model, data.image_shape[0], data.num_classes, spec.width)
+        channels, side, _ = data.image_shape
+        model = build_model(spec.model, channels, data.num_classes, spec.width, side)
         return model.to(self.device, memory_format=memory_format(model, self.device))
 
     def get(self, spec: ModelSpec) -> Trained:

@@ -5,6 +5,8 @@
 - ``resnet18/34``: the 4-stage 64..512 ResNets with a 3×3 stem, as commonly used on CIFAR.
 - ``vgg11/16``: VGG with BatchNorm; max-pools round up, so 28×28 inputs work as well as 32×32.
 ``width`` multiplies every channel count. Global average pooling makes the head size-independent.
+Architectures of other libraries are named ``torchvision:<name>`` or ``timm:<name>``
+(``named_models``); ``check_model`` accepts both kinds of name, ``build_model`` builds both.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 from torch import Tensor
+
+from .named_models import NAMED_FORMS, build_named, check_name, is_named
 
 VGG_LAYERS = {
     "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
@@ -26,6 +30,17 @@ RESNET_STAGES = {  # name: (channels per stage, blocks per stage)
     "resnet34": ((64, 128, 256, 512), (3, 4, 6, 3)),
 }
 MODEL_NAMES = (*RESNET_STAGES, *VGG_LAYERS)
+ALLOWED_MODELS = ", ".join((*MODEL_NAMES, *NAMED_FORMS))  # what a model name may be
+
+
+def check_model(name: str) -> str:
+    """``name`` if it is a built-in architecture or a named one its library knows, else a
+    ``ValueError`` that says what is allowed."""
+    if is_named(name):
+        return check_name(name)
+    if name not in MODEL_NAMES:
+        raise ValueError(f"unknown model {name!r}; allowed: {ALLOWED_MODELS}")
+    return name
 
 
 def _conv_bn(c_in: int, c_out: int, stride: int = 1) -> list[nn.Module]:
@@ -82,8 +97,14 @@ class VGG(nn.Module):
         return self.classifier(self.features(x))
 
 
-def build_model(name: str, in_channels: int, num_classes: int, width: float = 1.0) -> nn.Module:
-    """A freshly initialized model (PyTorch's default init; seed the global RNG first)."""
+def build_model(name: str, in_channels: int, num_classes: int, width: float = 1.0,
+                image_side: int = 32) -> nn.Module:
+    """A freshly initialized model (PyTorch's default init, a named model its library's; seed the
+    global RNG first). ``image_side`` decides a named model's stem; a built-in needs none."""
+    if is_named(name):
+        if width != 1.0:
+            raise ValueError(f"{name} has no width multiplier; width must be 1.0, not {width}")
+        return build_named(name, in_channels, num_classes, image_side)
     scale = lambda c: max(1, round(c * width))  # noqa: E731
     if name in RESNET_STAGES:
         channels, blocks = RESNET_STAGES[name]
@@ -91,7 +112,7 @@ def build_model(name: str, in_channels: int, num_classes: int, width: float = 1.
     if name in VGG_LAYERS:
         layers = [x if x == "M" else scale(x) for x in VGG_LAYERS[name]]
         return VGG(layers, in_channels, num_classes)
-    raise ValueError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
+    raise ValueError(f"unknown model {name!r}; allowed: {ALLOWED_MODELS}")
 
 
 def memory_format(model: nn.Module, device: torch.device) -> torch.memory_format:

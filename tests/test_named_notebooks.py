@@ -1,0 +1,37 @@
+"""Every claim notebook end to end with an architecture named by library (slow): the smoke profile,
+in a copy of the project, with a torchvision model in place of the built-in one and the fewest
+images that still run every code path."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sdcore.claims import NOTEBOOKS, amplified_regularization, flatter_minima
+
+pytestmark = pytest.mark.slow
+NAMED = "torchvision:shufflenet_v2_x0_5"  # it has the conv1 + maxpool stem the small images need
+OVERRIDES = ["-y", f"models: ['{NAMED}']", "-p", "width", "1.0", "-p", "train_subset", "100",
+             "-p", "test_subset", "100", "-p", "epochs", "1"]
+OWN_OVERRIDES = {  # the smoke budgets that a model of about 70 times the smoke resnet8's size slows
+    amplified_regularization: ["-p", "accurate_subset", "100", "-p", "accurate_epochs", "1"],
+    flatter_minima: ["-p", "hessian_samples", "16", "-p", "hessian_batch", "16"]}
+
+
+def test_every_notebook_runs_with_a_named_torchvision_model(project_copy, tmp_path):
+    papermill = os.path.join(os.path.dirname(sys.executable), "papermill")
+    for nb in NOTEBOOKS:
+        done = subprocess.run(
+            [papermill, f"{nb.path}.ipynb", str(tmp_path / f"{nb.name}.ipynb"),
+             "-f", "parameters/smoke/_shared.yaml", "-f", f"parameters/smoke/{nb.name}.yaml",
+             *OVERRIDES, *OWN_OVERRIDES.get(nb.module, [])], cwd=project_copy,
+            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(project_copy)})  # the copy's sdcore
+        assert done.returncode == 0, f"{nb.name}: {done.stderr[-3000:]}"
+        record = json.loads((project_copy / f"results/smoke/{nb.name}.json").read_text())
+        assert record["params"]["models"] == [NAMED], nb.name
+        rows = record["numbers"].get("models", [])
+        assert all(row.get("model", NAMED) == NAMED for row in rows), nb.name
+    stored = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/spec.json")]
+    assert stored and {spec["model"] for spec in stored} == {NAMED}
