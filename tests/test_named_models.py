@@ -118,8 +118,9 @@ def test_gray_images_meet_the_rgb_model_on_the_image_repeated_as_rgb():
 def test_penultimate_features_are_what_the_named_head_reads():
     model = build_model("torchvision:resnet18", 1, 10, image_side=16).eval()
     images = torch.randint(0, 256, (6, 1, 16, 16), dtype=torch.uint8)
-    features = penultimate(model, images, batch_size=4)
+    features, logits = penultimate(model, images, batch_size=4)
     assert features.shape == (6, 512) and model.classifier.in_features == 512
+    assert logits.shape == (6, 10)
     with torch.no_grad():
         assert torch.allclose(model.classifier(features), model(images.float()), atol=1e-4)
 
