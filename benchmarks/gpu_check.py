@@ -7,7 +7,7 @@ values), at the paper profile's batch size (128), with augmentation as in the pa
    with the plain loop (``train.PLAIN``: the path before the CUDA speed-ups), with the fast path
    (``train.Speed``: CUDA graphs, fused SGD, cuDNN autotuning) training ``--at-once`` models
    together (per-model time = group epoch time / N), and with the same plus ``torch.compile`` of
-   every forward pass ("compiled");
+   every forward pass ("compiled", a recipe's ``compile``); every path in bf16 (``Recipe.precision``);
 2. aggregate images/s of ResNet-18 teachers on the fast path with N = 1, 2, 3, 4 models at once;
 3. the same test accuracy: ResNet-18 on Fashion-MNIST for a few epochs, plain against fast and
    compiled, the same seeds (skipped when Fashion-MNIST is not found);
@@ -43,7 +43,7 @@ from sdcore.paths import data_root, project_root
 from sdcore.plan import profile_plan, summary
 
 FAST = Speed()
-COMPILED = Speed(torch_compile=True)
+BF16 = Recipe(2, 128, 0.1, 0.9, True, 5e-4, "cosine", True, precision="bf16")  # the gpu profile's
 ROOT = project_root(Path(__file__).parent)
 
 
@@ -57,7 +57,7 @@ def random_data(n_train: int, n_test: int, device: torch.device) -> ImageData:
 
 
 def epoch_seconds(arch: str, role: str, n_models: int, speed: Speed, data: ImageData,
-                  recipe: Recipe) -> tuple[float, float]:
+                  recipe: Recipe = BF16) -> tuple[float, float]:
     """Wall seconds of the first and of the second epoch of ``n_models`` trained together
     (teachers, or students distilled online from an untrained teacher of the same
     architecture)."""
@@ -70,7 +70,8 @@ def epoch_seconds(arch: str, role: str, n_models: int, speed: Speed, data: Image
         loss = cross_entropy_loss
         if role == "student":
             teacher = build_model(arch, 3, data.num_classes).to(device)
-            loss = distillation_loss(compiled(teacher, speed), KDWeights(0.5, 0.5, 4.0))
+            loss = distillation_loss(compiled(teacher, recipe.compile), KDWeights(0.5, 0.5, 4.0),
+                                     precision=recipe.precision)
         jobs.append(Job(model, data, recipe, k, loss, desc=f"{arch} {role} x{n_models}"))
     histories = fit_many(jobs, speed)
     # Together on CUDA, the group's epoch is its longest; elsewhere the models ran one by one.
@@ -87,9 +88,10 @@ def same_accuracy(device: torch.device, epochs: int, seeds: int, subset: int = 0
     except DatasetNotFound as err:
         print(f"accuracy check skipped: {err}")
         return None
-    recipe = Recipe(epochs, 128, 0.1, 0.9, True, 5e-4, "cosine", True)
     result = {}
-    for name, speed in (("plain", PLAIN), ("fast", FAST), ("compiled", COMPILED)):
+    for name, speed, compile in (("plain", PLAIN, False), ("fast", FAST, False),
+                                 ("compiled", FAST, True)):
+        recipe = dataclasses.replace(BF16, epochs=epochs, compile=compile)
         models = []
         for seed in range(seeds):
             torch.manual_seed(seed)
@@ -133,20 +135,21 @@ def measure(args: argparse.Namespace) -> dict:
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     n_train, n_test = (256, 128) if args.quick else (50_000, 10_000)
     data = random_data(n_train, n_test, device)
-    recipe = Recipe(2, 128, 0.1, 0.9, True, 5e-4, "cosine", True)
+    recipe = BF16
     scale = 50_000 / n_train  # seconds per epoch of 50,000 images
     archs = ("resnet18",) if args.quick else ("resnet18", "vgg16")
     report: dict = {"gpu": gpu, "torch": torch.__version__, "batch_size": recipe.batch_size,
                     "at_once": args.at_once, "units_s": {}, "one_time_s": {}, "scaling": {}}
     n = args.at_once
-    paths = (("plain", PLAIN, 1),
-             (f"fast, {n} at once", dataclasses.replace(FAST, models_at_once=n), n),
-             (f"compiled, {n} at once", dataclasses.replace(COMPILED, models_at_once=n), n))
-    for path, speed, n_models in paths:
+    at_once = dataclasses.replace(FAST, models_at_once=n)
+    paths = (("plain", PLAIN, 1, recipe),
+             (f"fast, {n} at once", at_once, n, recipe),
+             (f"compiled, {n} at once", at_once, n, dataclasses.replace(recipe, compile=True)))
+    for path, speed, n_models, path_recipe in paths:
         for arch in archs:
             for role in ("teacher", "student"):
                 seconds = guarded(f"{path} {arch} {role}", epoch_seconds, arch, role, n_models,
-                                  speed, data, recipe)
+                                  speed, data, path_recipe)
                 if seconds is None:
                     continue
                 first, second = seconds

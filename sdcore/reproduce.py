@@ -9,12 +9,16 @@ logged. A notebook that fails stops the run with its name and cell; its partial 
 under ``_build/papermill/`` and the committed notebook is left as it was. Executed notebooks replace
 those in ``book/claims/`` (atomically, papermill's injected-parameters cell collapsed, the run's
 fingerprint stamped in the metadata), then ``jupyter-book build . -W`` makes ``_build/html``, and
-every internal link of it is checked. What ran and how long it took goes to
-``results/<profile>/reproduce.json``.
+every internal link of it is checked. What ran and where the time went goes to
+``results/<profile>/reproduce.json``: the whole run's wall time; the training jobs' wall time and,
+per notebook, the training seconds of the models it is the first to plan that this run stored
+(one core each); each notebook's kernel time with its record's phases (obtaining the models, the
+analysis); the book build's.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -31,6 +35,7 @@ from .dispatch import Options, train
 from .engine.store import atomic_write_json
 from .linkcheck import broken_links
 from .paths import project_root
+from .plan import profile_chains
 from .profiles import ProfileError, merged, parameter_files, read_mapping
 from .report.fingerprint import digest, notebook_freshness
 from .report.notebook import parameters_cell
@@ -172,6 +177,23 @@ def why_run(root: Path, profile: str, name: str, page: Path) -> str | None:
     return None
 
 
+def training_seconds(root: Path, profile: str, names: list[str], since: float) -> dict[str, float]:
+    """Per notebook of ``names``, the training seconds (``wall_s`` in each model's metrics) of
+    the models it is the first to plan that were stored at or after ``since`` (a ``time.time()``)."""
+    seconds: dict[str, float] = {}
+    seen: set[str] = set()
+    for chain in profile_chains(root, profile, names):
+        for spec in chain.specs:
+            if spec.key in seen:
+                continue
+            seen.add(spec.key)
+            metrics = chain.store.folder(spec.key) / "metrics.json"
+            if metrics.is_file() and metrics.stat().st_mtime >= since:
+                seconds[chain.notebook] = round(seconds.get(chain.notebook, 0.0) + json.loads(
+                    metrics.read_text()).get("wall_s", 0.0), 1)
+    return seconds
+
+
 def reproduce(profile: str, only: list[str] | None = None, build: bool = True,
               root: Path | None = None, output: Path | None = None,
               jobs: Options | None = None, logs: Path | None = None,
@@ -181,7 +203,7 @@ def reproduce(profile: str, only: list[str] | None = None, build: bool = True,
     of the book and building it; with ``output``, write the executed notebooks there instead and
     build nothing. With ``jobs``, the models are first trained as jobs (``dispatch.train``), so
     the notebooks load. Returns the notebooks that ran."""
-    start = time.perf_counter()
+    start, since = time.perf_counter(), time.time()
     root = root or project_root()
     names = [nb.name for nb in NOTEBOOKS]
     unknown = sorted(set(only or []) - set(names))
@@ -203,8 +225,10 @@ def reproduce(profile: str, only: list[str] | None = None, build: bool = True,
               flush=True)
         if why:
             todo.append(name)
+    training_wall = 0.0
     if jobs is not None and todo:
         train(root, profile, jobs, todo, logs, wait=True)
+        training_wall = round(time.perf_counter() - start, 1)
     seconds = {}
     for name in todo:
         began = time.perf_counter()
@@ -212,12 +236,19 @@ def reproduce(profile: str, only: list[str] | None = None, build: bool = True,
         execute(pages[name], files[name], root, dests[name])
         seconds[name] = round(time.perf_counter() - began, 1)
         print(f"== {name} done in {seconds[name]:.0f} s", flush=True)
+    built = time.perf_counter()
     if build and output is None:
         build_book(root)
         print(f"book: {root / '_build' / 'html' / 'index.html'}")
-    atomic_write_json({"profile": profile, "ran": seconds,
+    records = read_records(root)
+    phases = {name: (latest_record(records, name, notebook_entry(name).claims[0], profile)
+                     or {}).get("provenance", {}).get("phases", {}) for name in todo}
+    atomic_write_json({"profile": profile, "ran": seconds, "phases": phases,
                        "skipped": [n for n in selected if n not in todo],
+                       "training": {"wall_s": training_wall,
+                                    "seconds": training_seconds(root, profile, todo, since)},
                        "build": build and output is None,
+                       "build_s": round(time.perf_counter() - built, 1),
                        "wall_s": round(time.perf_counter() - start, 1)},
                       root / "results" / profile / "reproduce.json")
     return todo

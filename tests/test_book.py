@@ -35,6 +35,9 @@ def test_smoke_profile_runs_every_notebook_and_builds_the_book(smoke_book):
     assert record["params"]["datasets"] == ["synthetic"]
     assert {"parameters", "git_commit", "git_dirty", "torch", "device", "wall_s"} <= set(
         record["provenance"])
+    assert record["provenance"]["precision"] == record["params"]["precision"] == "bf16"
+    assert "flags: " in record["provenance"]["cpu"]
+    assert set(record["provenance"]["phases"]) == {"models_s", "analysis_s"}
     assert record["provenance"]["parameters"] == " + ".join(SMOKE[1::2])
     for notebook in (copy / "book" / "claims").glob("*.ipynb"):
         executed = json.loads(notebook.read_text())

@@ -86,7 +86,7 @@ def test_every_profile_has_a_file_for_every_notebook_and_shares_its_common_keys(
 def test_parameters_files_name_every_training_key(path):
     """Notebook defaults must never decide which models a profile trains."""
     optional = {"data_root", "download", "run_store", "cuda_graphs", "models_at_once",
-                "torch_compile", "train_missing"}
+                "train_missing"}
     training = set(ExperimentConfig.model_fields) | {"generations"}
     required = (set(BY_NAME[path.stem].config.model_fields) & training) - optional
     assert required <= merged(ROOT, path.parent.name, path.stem).keys()

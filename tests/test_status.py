@@ -118,8 +118,11 @@ def test_reproduce_reruns_the_stale_notebooks_alone(changed_copy):
               ["started"] for n in (nb.name for nb in NOTEBOOKS)}
     done = run_sdcore(copy, runs, "reproduce", "--profile", "smoke", "--no-build")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    ran = json.loads((copy / "results/smoke/reproduce.json").read_text())["ran"]
+    timings = json.loads((copy / "results/smoke/reproduce.json").read_text())
+    ran = timings["ran"]
     assert sorted(ran) == sorted([C1, C2_THEORY, C2_VIEWS])
+    assert sorted(timings["phases"]) == sorted(ran) and timings["build_s"] >= 0
+    assert set(timings["training"]["seconds"]) <= set(ran)  # models this run stored, by notebook
     for nb in NOTEBOOKS:
         started = json.loads((copy / f"results/smoke/{nb.name}.json").read_text())[
             "provenance"]["started"]

@@ -4,6 +4,7 @@ buffers, warm-up steps undone) must train exactly what the plain loop trains."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import pytest
@@ -66,7 +67,7 @@ def test_graph_bookkeeping_trains_what_the_plain_loop_trains(monkeypatch, augmen
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="TorchInductor's CPU backend needs g++")
 def test_compiled_forward_trains_what_the_plain_loop_trains_up_to_rounding():
-    """``Speed.torch_compile`` (on the CPU here, through TorchInductor's C++ backend): the
+    """A recipe's ``compile`` (on the CPU here, through TorchInductor's C++ backend): the
     student's forward and backward and its online teacher's forward are compiled before the
     (stand-in) capture. Fused kernels round differently (eager CPU BatchNorm's backward is itself
     ~1e-3 off a float64 reference at 8 channels; compiled, ~1e-5), so at a small learning rate,
@@ -79,9 +80,9 @@ def test_compiled_forward_trains_what_the_plain_loop_trains_up_to_rounding():
     teacher, kd = model(0), KDWeights(0.5, 0.5, 4.0)
     start = model(3).state_dict()
     plain, plain_history = train_with(None, recipe, distillation_loss(teacher, kd))
-    speed = Speed(torch_compile=True)
-    student_loss = distillation_loss(compiled(teacher, speed), kd)
-    fast, fast_history = train_with(eager_graph, recipe, student_loss, speed=speed)
+    student_loss = distillation_loss(compiled(teacher, True), kd)
+    fast, fast_history = train_with(eager_graph, dataclasses.replace(recipe, compile=True),
+                                    student_loss)
     assert counters["stats"]["unique_graphs"] >= 2  # the student's and the teacher's forwards
     assert fast_history[0]["loss"] == pytest.approx(plain_history[0]["loss"], rel=1e-4)
     for (name, a), b in zip(plain.state_dict().items(), fast.state_dict().values()):

@@ -41,7 +41,8 @@ def teacher_spec(setting: ExperimentConfig, seed: int) -> ModelSpec:
 def base_spec(config: ExperimentConfig, dataset: str, model: str, seed: int) -> ModelSpec:
     """The teacher spec of one setting and seed of ``config``."""
     recipe = Recipe(config.epochs, config.batch_size, config.lr, config.momentum, config.nesterov,
-                    config.weight_decay, config.schedule, config.augment)
+                    config.weight_decay, config.schedule, config.augment, config.precision,
+                    config.torch_compile)
     image_size = config.image_size if dataset.startswith("imagefolder:") else 0
     return ModelSpec(dataset, config.train_subset, image_size, model, config.width, recipe, seed,
                      test_subset=config.test_subset)
@@ -75,8 +76,7 @@ def store_for(config: ExperimentConfig) -> RunStore:
 def lab_for(config: ExperimentConfig) -> Lab:
     """The lab of ``config``: its run store, device, data and speed switches."""
     device = resolve_device(config.device)
-    speed = Speed(cuda_graphs=config.cuda_graphs, models_at_once=config.models_at_once,
-                  torch_compile=config.torch_compile)
+    speed = Speed(cuda_graphs=config.cuda_graphs, models_at_once=config.models_at_once)
     hint = (f"Train them first, e.g. `python -m sdcore train --profile {config.profile}`, or set "
             "train_missing: true.")
     return Lab(store_for(config), device, data_root(config.data_root),
@@ -96,12 +96,13 @@ def generation_name(generation: int) -> str:
 class ClaimResult:
     """The face every claim's result shows the book: a verdict, a headline and the numbers for
     each claim the notebook judges; subclasses add their tables. ``runner.run`` fills in the
-    rules, the device and when the run started."""
+    rules, the device, when the run started and how long its phases took."""
 
     verdicts: dict[str, str]
     rules: dict[str, str] = field(init=False, default_factory=dict)
     device: str = field(init=False, default="")
     started: datetime = field(init=False, default_factory=now)  # the record's wall time
+    phases: dict[str, float] = field(init=False, default_factory=dict)  # seconds by phase
 
     def headline(self, claim: str) -> str:
         raise NotImplementedError

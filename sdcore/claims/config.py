@@ -189,10 +189,18 @@ class ExperimentConfig(Config):
     models_at_once: int = Field(4, ge=1, le=64, description="on CUDA, independent models (e.g. "
                                 "the seeds of a setting) trained together, each on its own "
                                 "stream; the CPU trains one at a time")
-    torch_compile: bool = Field(False, description="on CUDA, torch.compile each model's forward "
-                                "pass and an online teacher's (fused BatchNorm, ReLU and "
-                                "residual kernels), once per architecture and input shape; the "
-                                "CPU ignores it")
+    precision: Literal["bf16", "fp32"] = Field("fp32", description="training precision: bf16 "
+                                               "(autocast; BatchNorm's weights and statistics "
+                                               "and the losses in fp32; native on CPUs with "
+                                               "AVX-512 BF16 or AMX and on recent GPUs) or "
+                                               "fp32; part of every model's key. Measurements "
+                                               "(accuracy, calibration, Hessians, landscapes) "
+                                               "read models in fp32 either way")
+    torch_compile: bool = Field(False, description="torch.compile each trained model's forward "
+                                "pass and an online teacher's (TorchInductor fuses BatchNorm, "
+                                "ReLU and residual kernels; on the CPU it needs a C++ compiler), "
+                                "once per architecture and input shape in each process; it "
+                                "changes a model's last bits, so it is part of its key")
     run_store: str = Field("", description="run store folder; empty means $SDCORE_RUNS, else "
                            "<repo>/runs")
     train_missing: bool = Field(True, description="train models missing from the run store "

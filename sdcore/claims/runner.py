@@ -2,13 +2,15 @@
 
 It does what every claim shares: the device, the run store and the lab (``common.lab_for``), the
 claim's plan, training or loading its models, the standard per-model rows, and when the result
-was made, on which device and by which rules. The claim module contributes the rest: ``Config``,
+was made, on which device and by which rules, and how long its two phases took (obtaining the
+models: loading, or training those missing; the analysis: Hessians, landscapes, tables). The claim module contributes the rest: ``Config``,
 ``plan(config)``, ``analyse(config, study)`` and ``RULES``. Cost: the claim's trainings (minus
 those already stored) and its analysis.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -46,13 +48,16 @@ class Study:
 
 def run(module: ModuleType, config: ExperimentConfig) -> ClaimResult:
     """Run claim ``module`` (its plan, then its analysis) with ``config``."""
-    started = now()
+    started, begun = now(), time.perf_counter()
     lab = lab_for(config)
     plan = module.plan(config)
     study = Study(lab, plan, lab.obtain(unique_specs(plan)))
+    obtained = time.perf_counter()
     result = module.analyse(config, study)
     missing = set(module.RULES) ^ set(result.verdicts)
     if missing:
         raise ValueError(f"{module.__name__}: verdicts and RULES differ in {sorted(missing)}")
     result.rules, result.device, result.started = dict(module.RULES), str(lab.device), started
+    result.phases = {"models_s": round(obtained - begun, 1),
+                     "analysis_s": round(time.perf_counter() - obtained, 1)}
     return result

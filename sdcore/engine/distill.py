@@ -110,8 +110,9 @@ def label_smoothing_loss(kd: KDWeights, epsilon: float, classes: int) -> BatchLo
 
 
 def distillation_loss(teacher: nn.Module, kd: KDWeights, train_x: Tensor | None = None,
-                      batch_size: int = 256) -> BatchLoss:
-    """A student's batch loss: the teacher (eval mode, inference mode) sees the same inputs.
+                      batch_size: int = 256, precision: str = "fp32") -> BatchLoss:
+    """A student's batch loss: the teacher (eval mode, inference mode, in the student's training
+    ``precision``) sees the same inputs.
 
     Without augmentation the teacher's logits depend only on the image, so pass the training
     images as ``train_x``: they are computed once, not every epoch (a student then costs what its
@@ -119,12 +120,13 @@ def distillation_loss(teacher: nn.Module, kd: KDWeights, train_x: Tensor | None 
     keeps no autocast cache, so that a CUDA graph can capture it.
     """
     teacher.eval()
-    cached = predict_logits(teacher, train_x, batch_size) if train_x is not None else None
+    cached = (predict_logits(teacher, train_x, batch_size, precision) if train_x is not None
+              else None)
 
     def loss(logits: Tensor, labels: Tensor, inputs: Tensor, idx: Tensor) -> Tensor:
         if cached is not None:
             return kd_loss(logits, cached[idx], labels, kd)
-        with torch.inference_mode(), autocast(inputs.device, cache=False):
+        with torch.inference_mode(), autocast(inputs.device, precision, cache=False):
             teacher_logits = teacher(inputs).float()
         return kd_loss(logits, teacher_logits.clone(), labels, kd)
 

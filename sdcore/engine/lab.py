@@ -207,9 +207,9 @@ class Lab:
             epsilon = smoothing_epsilon(logits, data.train_y, spec.kd.temperature)
             return (label_smoothing_loss(spec.kd, epsilon, data.num_classes),
                     {"smoothing_epsilon": epsilon})
-        return distillation_loss(compiled(teacher.model, self.speed), spec.kd,
+        return distillation_loss(compiled(teacher.model, spec.recipe.compile), spec.kd,
                                  None if spec.recipe.augment else data.train_x,
-                                 self.speed.eval_batch), {}
+                                 self.speed.eval_batch, spec.recipe.precision), {}
 
     def _store(self, pending: list[tuple[ModelSpec, Trained | None]], jobs: list[Job],
                extras: list[dict], histories: list, wall_s: float) -> list[Trained]:

@@ -23,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .inference import as_input, autocast, eval_mode
+from .inference import as_input, eval_mode
 from .models import memory_format
 from .landscape import interpolation
 
@@ -51,7 +51,7 @@ def penultimate(model: nn.Module, images: Tensor, batch_size: int = 512) -> tupl
                          "penultimate layer from")
     layout = memory_format(model, images.device)
     features, logits = [], []
-    with eval_mode(model), autocast(images.device):
+    with eval_mode(model):  # in fp32, as every measurement
         for i in range(0, len(images), batch_size):
             f = model.features(as_input(images[i:i + batch_size], layout))
             features.append(f.float())

@@ -16,6 +16,7 @@ from typing import Any
 from .store import spec_key
 
 AVERAGES = ("logits", "probabilities")  # how an ensemble averages its members' predictions
+PRECISIONS = ("fp32", "bf16")  # a model's training precision (``Recipe.precision``)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,15 @@ class Recipe:
     weight_decay: float  # applied to weights with 2+ dimensions; BatchNorm and biases get none
     schedule: str  # "cosine" (per step, to 0) or "step" (x0.1 at 50% and 75% of the epochs)
     augment: bool
+    # "bf16": forward passes under bf16 autocast (BatchNorm's weights and statistics, the
+    # weights and the losses stay fp32); "fp32": none. Either changes a model's last bits.
+    precision: str = "fp32"
+    compile: bool = False  # torch.compile the forward passes (TorchInductor's fused kernels)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; allowed: "
+                             f"{', '.join(PRECISIONS)}")
 
     def lr_at(self, step: int, steps_per_epoch: int) -> float:
         if self.schedule == "cosine":
@@ -83,9 +93,10 @@ class ModelSpec:
     def as_json(self) -> dict[str, Any]:
         """The spec as stored; fields added later appear only when set, so older keys stay valid."""
         spec = dataclasses.asdict(self)
-        for name, unset in LATER_FIELDS.items():
-            if spec[name] == unset:
-                del spec[name]
+        for fields, unset in ((spec, LATER_FIELDS), (spec["recipe"], LATER_RECIPE_FIELDS)):
+            for name, value in unset.items():
+                if fields[name] == value:
+                    del fields[name]
         if spec["kd"] is not None and spec["kd"]["targets"] == "teacher":
             del spec["kd"]["targets"]  # added later too: distilled students keep their keys
         return spec
@@ -117,6 +128,7 @@ class ModelSpec:
 
 
 LATER_FIELDS = {"init_seed": None, "test_subset": 0}  # ModelSpec fields and their unset values
+LATER_RECIPE_FIELDS = {"precision": "fp32", "compile": False}  # Recipe's, likewise
 
 
 def ensemble_key(keys: list[str], average: str) -> str:

@@ -1,9 +1,10 @@
 """How models train on CUDA, and on which device: the speed switches, none part of any store key.
 
 ``Speed`` holds what pays on a GPU, each with a switch: CUDA graphs, several models in lockstep
-on their own streams, cuDNN autotuning, large evaluation batches, time-based checkpoints and
-``torch.compile``. ``PLAIN`` is the loop every device ran before the CUDA speed-ups and the one
-the CPU always runs (``on_device``). Cost: nothing.
+on their own streams, cuDNN autotuning, large evaluation batches and time-based checkpoints.
+``PLAIN`` is the loop every device ran before the CUDA speed-ups and the one the CPU always runs
+(``on_device``). What changes a model's bits on the CPU, its precision and ``torch.compile``
+(``compiled``), is the recipe's (``specs.Recipe``), part of its key. Cost: nothing.
 """
 
 from __future__ import annotations
@@ -25,9 +26,6 @@ class Speed:
     cudnn_benchmark: bool = True  # let cuDNN time its convolution algorithms once per shape
     eval_batch: int = 1024  # images per forward pass when evaluating or caching teacher logits
     checkpoint_s: float = 60.0  # seconds between checkpoints (0: after every epoch)
-    # torch.compile each trained model's forward pass and an online teacher's; compiled once per
-    # architecture and input shape, in the warm-up steps before the graph capture
-    torch_compile: bool = False
 
     def __post_init__(self) -> None:
         if self.models_at_once < 1 or self.eval_batch < 1 or self.checkpoint_s < 0:
@@ -40,10 +38,12 @@ PLAIN = Speed(cuda_graphs=False, models_at_once=1, cudnn_benchmark=False, eval_b
               checkpoint_s=0.0)
 
 
-def compiled(model: nn.Module, speed: Speed) -> nn.Module:
-    """``model`` through ``torch.compile`` (TorchInductor, static shapes) if
-    ``speed.torch_compile``, else ``model`` itself; the compiled module shares its parameters."""
-    return torch.compile(model, dynamic=False) if speed.torch_compile else model
+def compiled(model: nn.Module, enabled: bool) -> nn.Module:
+    """``model`` through ``torch.compile`` (TorchInductor, static shapes) if ``enabled`` (a
+    recipe's ``compile``), else ``model`` itself; the compiled module shares its parameters.
+    Compiled once per architecture, input shape and precision in a process (TorchInductor keeps
+    its kernels on disk for the next)."""
+    return torch.compile(model, dynamic=False) if enabled else model
 
 
 def on_device(speed: Speed, device: torch.device) -> Speed:

@@ -8,12 +8,13 @@ adds what pays on a GPU, each with a switch: the whole training step (forward, b
 captured once as a CUDA graph and replayed, so that a step costs a few launches instead of
 hundreds; several models in lockstep, each on its own CUDA stream, so that their kernels fill the
 GPU together; cuDNN autotuning; large evaluation batches; checkpoints every ``checkpoint_s``
-seconds instead of every epoch; optionally ``torch.compile`` of each forward pass (TorchInductor
-fuses BatchNorm, ReLU and residual adds into fewer kernels), compiled before the graph capture.
-Models and inputs are channels_last where safe (``models.memory_format``); CUDA adds bf16 autocast
-(BatchNorm's weights and statistics stay fp32); nothing syncs with the host inside an epoch.
+seconds instead of every epoch; nothing syncs with the host inside an epoch. On every device the
+recipe decides the precision (bf16 autocast, BatchNorm's weights and statistics and the losses in
+fp32; a CPU without native bf16 warns once, ``hardware``) and whether each forward pass is
+``torch.compile``d (TorchInductor fuses BatchNorm, ReLU and residual adds; on CUDA before the
+graph capture). Models and inputs are channels_last where safe (``models.memory_format``).
 Cost: epochs × N forward-backward passes per model (plus a teacher forward per batch when
-distilling online).
+distilling online); ``benchmarks/cpu_step.py`` gives a step's time in each precision.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from .data import ImageData, random_crop_flip
+from .hardware import warn_without_native_bf16
 from .inference import as_input, autocast
 from .models import memory_format
 from .progress import Progress
@@ -148,7 +150,7 @@ class _Run:
             self._resume(job.checkpoint)
         self.layout = memory_format(self.model, self.device)
         self.model.to(memory_format=self.layout)
-        self.forward = compiled(self.model, speed)
+        self.forward = compiled(self.model, self.recipe.compile)
         self.pad = self.data.image_shape[-1] // 8 if self.recipe.augment else 0
         self.loss_sum = torch.zeros((), device=self.device)
         self.correct = torch.zeros((), device=self.device, dtype=torch.long)
@@ -180,7 +182,7 @@ class _Run:
         return torch.cuda.stream(self.stream) if self.stream is not None else nullcontext()
 
     def _train_batch(self, inputs: Tensor, y: Tensor, idx: Tensor) -> None:
-        with autocast(self.device, cache=not self.graphed):
+        with autocast(self.device, self.recipe.precision, cache=not self.graphed):
             logits = self.forward(inputs)
             loss = self.job.loss_fn(logits.float(), y, inputs, idx)
         self.optimizer.zero_grad(set_to_none=True)
@@ -316,6 +318,8 @@ def fit_many(jobs: list[Job], speed: Speed = PLAIN,
         return []
     device = jobs[0].data.train_x.device
     speed = on_device(speed, device)
+    if device.type == "cpu" and any(job.recipe.precision == "bf16" for job in jobs):
+        warn_without_native_bf16()
     with cudnn_benchmark(speed.cudnn_benchmark) if device.type == "cuda" else nullcontext():
         graphs = cuda_graph if device.type == "cuda" and speed.cuda_graphs else None
         runs = [_Run(job, speed, graphs) for job in jobs]

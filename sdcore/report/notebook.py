@@ -69,7 +69,8 @@ def publish(result: ClaimResult, config: Config) -> dict[str, Any]:
             claim=claim, notebook=notebook.name, profile=config.profile,
             verdict=result.verdicts[claim], rule=result.rules[claim],
             numbers=result.numbers(claim), params=config.as_dict(), device=result.device,
-            started=result.started, fingerprint=made_by, secondary=i > 0))
+            started=result.started, fingerprint=made_by, secondary=i > 0,
+            phases=result.phases))
         key = claim.lower()
         glue_texts({f"{key}_verdict": result.verdicts[claim],
                     f"{key}_headline": result.headline(claim), f"{key}_rule": result.rules[claim]})

@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import math
-import platform
 import subprocess
 import sys
 from datetime import datetime
@@ -25,6 +24,7 @@ import torch
 
 from .. import __version__
 from ..claims import notebook as find_notebook
+from ..engine.hardware import cpu_info
 from ..engine.stats import VERDICTS
 from ..engine.store import atomic_write_json
 from ..lock import describe, lock_provenance
@@ -61,23 +61,29 @@ def parameters_source(notebook: str, profile: str, params: dict[str, Any]) -> st
     return names + (f" with {', '.join(overrides)}" if overrides else "")
 
 
-def provenance(device: str, started: datetime, wall_s: float) -> dict[str, Any]:
-    """Where a result came from: code version, software, hardware and timing."""
+def provenance(device: str, started: datetime, wall_s: float, precision: str | None = None,
+               phases: dict[str, float] | None = None) -> dict[str, Any]:
+    """Where a result came from: code version, software, hardware (the CPU's model and the flags
+    that decide bf16 speed, ``hardware.cpu_info``), the training precision and timing (in all,
+    and by ``phases``)."""
     changed = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *GENERATED)
     added = _git("status", "--porcelain", "--untracked-files=all", "--", *SOURCES, *GENERATED)
     status = None if changed is None or added is None else changed + added
     if device.startswith("cuda") and torch.cuda.is_available():
         device = f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
     else:
-        device = f"{device} ({platform.processor() or platform.machine()}, "\
-                 f"{torch.get_num_threads()} threads)"
+        device = f"{device} ({torch.get_num_threads()} threads)"
+    cpu = cpu_info()
     return {"git_commit": _git("rev-parse", "HEAD"),
             "git_dirty": None if status is None else bool(status),
             "sdcore_version": __version__, "torch": torch.__version__,
             "torchvision": _version("torchvision"), "numpy": _version("numpy"),
             "python": sys.version.split()[0], "lock": lock_provenance(project_root()),
-            "device": device,
-            "started": started.isoformat(timespec="seconds"), "wall_s": round(wall_s, 1)}
+            "device": device, "cpu": f"{cpu['model']}; flags: "
+            f"{', '.join(cpu['flags']) if cpu['flags'] is not None else 'unknown'}",
+            "precision": precision,
+            "started": started.isoformat(timespec="seconds"), "wall_s": round(wall_s, 1),
+            "phases": phases or {}}
 
 
 def _version(package: str) -> str | None:
@@ -100,8 +106,8 @@ def finite_or_none(value: Any) -> Any:
 
 def write_record(*, claim: str, notebook: str, profile: str, verdict: str, rule: str,
                  numbers: dict[str, Any], params: dict[str, Any], device: str,
-                 started: datetime, fingerprint: dict[str, Any],
-                 secondary: bool = False) -> dict[str, Any]:
+                 started: datetime, fingerprint: dict[str, Any], secondary: bool = False,
+                 phases: dict[str, float] | None = None) -> dict[str, Any]:
     """Write and return the results record; ``started`` is when the notebook began.
 
     A notebook's main claim goes to ``<notebook>.json``; a ``secondary`` claim it also tests
@@ -113,7 +119,8 @@ def write_record(*, claim: str, notebook: str, profile: str, verdict: str, rule:
     record = {"claim": claim, "notebook": notebook, "profile": profile, "verdict": verdict,
               "rule": rule, "numbers": finite_or_none(numbers), "params": params,
               "provenance": {"parameters": parameters_source(notebook, profile, params),
-                             **provenance(device, started, wall_s)},
+                             **provenance(device, started, wall_s, params.get("precision"),
+                                          phases)},
               "fingerprint": fingerprint}
     name = f"{notebook}.{claim}" if secondary else notebook
     atomic_write_json(record, results_dir(profile) / f"{name}.json")
@@ -124,7 +131,8 @@ PROVENANCE_ROWS = {"profile": "profile", "parameters": "parameters",
                    "git_commit": "git commit", "git_dirty": "uncommitted changes",
                    "sdcore_version": "sdcore", "torch": "torch", "torchvision": "torchvision",
                    "numpy": "numpy", "python": "python", "lock": "environment lock",
-                   "device": "device", "wall_s": "wall time (s)", "started": "date (UTC)"}
+                   "device": "device", "cpu": "CPU", "precision": "training precision",
+                   "wall_s": "wall time (s)", "started": "date (UTC)"}
 
 
 def provenance_table(record: dict[str, Any]) -> pd.DataFrame:

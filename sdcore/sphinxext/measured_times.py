@@ -1,10 +1,13 @@
-"""Sphinx extension: the ``measured-times`` table, how long each notebook took at each profile.
+"""Sphinx extension: how long each notebook took at each profile, and where a main job's time went.
 
-Rows are the notebooks, columns the profiles with results; each cell is the notebook's latest
-record's wall time (from validation to verdict), marked where the record is stale. A last row
-gives the latest ``reproduce`` run of each profile (``results/<profile>/reproduce.json``): its wall
-time, kernel starts and book build included, and how many notebooks it ran. All read at build
-time, never typed in.
+``measured-times``: rows are the notebooks, columns the profiles with results; each cell is the
+notebook's latest record's wall time (from validation to verdict). A last row gives the latest
+``reproduce`` run of each profile (``results/<profile>/reproduce.json``): its wall time, kernel
+starts and book build included, and how many notebooks it ran.
+``reproduce-times PROFILE``: that run's time by part: the training jobs' wall time, then per
+notebook its models' training seconds (one core each), its kernel's time and the record's phases
+(obtaining the models, the analysis: Hessians, landscapes, tables), then the book build, and the
+whole run beside the profile's budget (``BUDGETS_S``). All read at build time, never typed in.
 """
 
 from __future__ import annotations
@@ -27,11 +30,18 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-def _reproduce_cell(root: Path, profile: str) -> nodes.entry:
+BUDGETS_S = {"cpu": 45 * 60, "gpu": 9 * 60}  # what a profile's main job may take, from empty
+
+
+def _reproduce_run(root: Path, profile: str) -> dict | None:
     path = root / "results" / profile / "reproduce.json"
-    if not path.is_file():
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _reproduce_cell(root: Path, profile: str) -> nodes.entry:
+    run = _reproduce_run(root, profile)
+    if run is None:
         return cell(nodes.emphasis("not recorded", "not recorded"))
-    run = json.loads(path.read_text())
     ran, skipped = len(run.get("ran", {})), len(run.get("skipped", []))
     text = (f"{_minutes(run['wall_s'])}: {ran} notebook(s) run, {skipped} current and skipped"
             + (", book built" if run.get("build") else ""))
@@ -63,5 +73,46 @@ class MeasuredTimes(Directive):
         return [tables.table(headers, widths, rows, "measured-times")]
 
 
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else _minutes(value)
+
+
+class ReproduceTimes(Directive):
+    """Where the latest ``reproduce`` run of a profile spent its time, beside its budget."""
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        env = self.state.document.settings.env
+        root = project_root(Path(env.srcdir))
+        profile = self.arguments[0]
+        env.note_dependency(str(root / "results" / profile / "reproduce.json"))
+        run = _reproduce_run(root, profile)
+        if run is None:
+            return [nodes.paragraph(text=f"No reproduce run of the {profile} profile recorded.")]
+        training = run.get("training", {})
+        trained = training.get("seconds", {})
+        rows = [[cell(nodes.Text("training jobs (wall)")), cell(),
+                 cell(nodes.Text(_seconds(training.get("wall_s")))), cell(), cell()]]
+        for name in [*run["ran"], *run.get("skipped", [])]:
+            phases = run.get("phases", {}).get(name, {})
+            rows.append([cell(nodes.literal(name, name)),
+                         cell(nodes.Text(_seconds(trained.get(name)))),
+                         cell(nodes.Text(_seconds(run["ran"].get(name)))),
+                         cell(nodes.Text(_seconds(phases.get("models_s")))),
+                         cell(nodes.Text(_seconds(phases.get("analysis_s"))))])
+        rows.append([cell(nodes.Text("book build")), cell(),
+                     cell(nodes.Text(_seconds(run.get("build_s")))), cell(), cell()])
+        budget = BUDGETS_S.get(profile)
+        total = _minutes(run["wall_s"]) + ("" if budget is None
+                                           else f" (budget {_minutes(budget)})")
+        rows.append([cell(nodes.strong("the whole run", "the whole run")), cell(),
+                     cell(nodes.strong(total, total)), cell(), cell()])
+        headers = ("part", "training (one core each)", "wall time", "of which: models",
+                   "of which: analysis")
+        return [tables.table(headers, (30, 18, 22, 15, 15), rows, "reproduce-times")]
+
+
 def setup(app: Sphinx) -> None:
     app.add_directive("measured-times", MeasuredTimes)
+    app.add_directive("reproduce-times", ReproduceTimes)

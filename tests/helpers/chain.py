@@ -17,7 +17,7 @@ from sdcore.engine.specs import ModelSpec, chain_specs
 
 CHAIN = {"datasets": ["synthetic"], "models": ["resnet8"], "width": 0.5, "train_subset": 600,
          "batch_size": 100, "epochs": 30, "seeds": 1, "first_seed": 7, "generations": 1,
-         "device": "cpu"}
+         "device": "cpu", "precision": "bf16"}  # the cpu profile's precision
 
 
 def lab_and_chain(store: Path) -> tuple[Lab, list[ModelSpec]]:
