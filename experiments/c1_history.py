@@ -1,11 +1,14 @@
-"""The C1 results the cpu profile committed before its settings were declared, read from git.
+"""Every C1 result the cpu profile committed, read from git.
 
-Every version of ``results/cpu/<C1 notebook>.json`` in the repository's history made by the
-earlier design (one setting, seeds from 0, overlapping the setting search's): its commits (reruns
-with the same numbers are one row), date, parameters, seeds, verdict and the first student's gain
-with its interval. Written to
-``experiments/results/<C1 notebook>.history.json``, which the C1 page shows in its selection
-history. Run: python experiments/c1_history.py (needs the git history; cost: seconds).
+Every version of ``results/cpu/<C1 notebook>.json`` in the repository's history:
+- made by the earlier design (one setting, seeds from 0, overlapping the setting search's): its
+  commits (reruns with the same numbers are one row), date, parameters, seeds, verdict and the
+  first student's gain with its interval, to ``experiments/results/<C1 notebook>.history.json``;
+- made by a design with declared settings: per commit, its date, machine, precision and verdict,
+  and per setting its seeds, the teachers' fit and convergence gap and the student's gain with
+  its interval, to ``experiments/results/<C1 notebook>.designs.json``.
+The C1 page shows both in its selection history and the second in its boundary figure. Run:
+python experiments/c1_history.py (needs the git history; cost: seconds).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from sdcore.claims.common import exploration_path
 from sdcore.engine.store import atomic_write_json
 from sdcore.paths import project_root
 
+SETTING_NUMBERS = ("train_subset", "augment", "epochs", "teacher_train_acc", "long_minus_teacher",
+                   "gain", "ci_low", "ci_high", "convergence", "premise")
 KEYS = ("datasets", "models", "train_subset", "width", "epochs", "augment", "temperature",
         "weight_ce", "weight_kd")
 
@@ -30,10 +35,11 @@ def git(*args: str) -> str:
 def main() -> None:
     name = notebook_of_module(student_beats_teacher).name
     path = f"results/cpu/{name}.json"
-    rows = []
+    rows, designs = [], []
     for commit in reversed(git("log", "--format=%H", "--", path).split()):
         record = json.loads(git("show", f"{commit}:{path}"))
-        if record["params"].get("settings"):  # declared settings: the current design
+        if record["params"].get("settings"):  # declared settings
+            designs.append(design_run(commit, record))
             continue
         numbers, params = record["numbers"], record["params"]
         first = next(g for g in numbers.get("first_student") or numbers["gains"]
@@ -51,7 +57,23 @@ def main() -> None:
         else:
             rows.append(row)
     atomic_write_json(rows, exploration_path(name).with_suffix(".history.json"))
-    print(f"{len(rows)} earlier C1 records at the cpu profile")
+    atomic_write_json(designs, exploration_path(name).with_suffix(".designs.json"))
+    print(f"{len(rows)} C1 records of the earlier design and {len(designs)} of declared settings "
+          "at the cpu profile")
+
+
+def design_run(commit: str, record: dict) -> dict:
+    """One committed run of a design with declared settings, a row per setting."""
+    provenance, declared = record["provenance"], record["params"]["settings"]
+    first_seeds = {s["name"]: s.get("first_seed", record["params"]["first_seed"])
+                   for s in declared}
+    return {"commit": commit[:7], "date": provenance["started"][:10],
+            "device": provenance.get("device"), "cpu": provenance.get("cpu"),
+            "precision": record["params"].get("precision", "fp32"), "verdict": record["verdict"],
+            "settings": [{"setting": s["setting"], "seeds": s["seeds"],
+                          "first_seed": first_seeds.get(s["setting"]),
+                          **{k: s.get(k) for k in SETTING_NUMBERS}}
+                         for s in record["numbers"]["settings"]]}
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import pytest
 from sdcore.claims import notebook_of_module, student_beats_teacher
 from sdcore.claims.common import read_exploration, settings_and_seeds
 from sdcore.claims.config import ConfigError
+from sdcore.engine.stats import seeds_for
 from sdcore.profiles import merged, profiles
 from sdcore.report.fingerprint import freshness
 
@@ -48,10 +49,31 @@ def test_a_bad_setting_is_named_before_anything_runs(settings, message):
 
 
 def searched_seeds() -> set[int]:
-    """Every seed a C1 search or sweep used, from their records."""
-    seeds = {s for r in read_exploration(C1) for s in r.get("seeds", [])}
+    """Every seed a C1 search, sweep, study or earlier run used, from their records: the first
+    search, the convergence searches, the sweep, the boundary study, the runs of the earlier
+    design and of every declared design committed (experiments/c1_history.py), the superseded
+    design and the precision parity check."""
+    seeds = {s for kind in ("", "convergence", "history") for r in read_exploration(C1, kind=kind)
+             for s in r.get("seeds", [])}
     sweep = read_exploration(C1, kind="sweep")
-    return seeds | set(sweep.get("seeds", []) if sweep else [])
+    seeds |= set(sweep.get("seeds", []) if sweep else [])
+    boundary = read_exploration(C1, kind="boundary")
+    seeds |= {s for cell in (boundary or {}).get("cells", []) for s in cell["seeds"]}
+    for run in read_exploration(C1, kind="designs"):
+        seeds |= {s["first_seed"] + k for s in run["settings"] for k in range(s["seeds"])}
+    for entry in read_exploration(C1, kind="superseded"):
+        first = entry["record"]["params"]["first_seed"]
+        seeds |= {first + k for s in entry["record"]["numbers"]["settings"]
+                  for k in range(s["seeds"])}
+    parity = json.loads((ROOT / "benchmarks" / "precision_parity.json").read_text())
+    seeds |= {seed for block in parity["blocks"] for seed in _seed_range(block)}
+    return seeds
+
+
+def _seed_range(block_name: str) -> range:
+    """The seeds a parity block names ("…, seeds 5000-5011")."""
+    first, last = block_name.rsplit("seeds ", 1)[1].split("-")
+    return range(int(first), int(last) + 1)
 
 
 def test_searches_record_their_seeds():
@@ -60,17 +82,24 @@ def test_searches_record_their_seeds():
 
 
 @pytest.mark.parametrize("profile", [p for p in profiles(ROOT) if p != "smoke"])
-def test_judged_seeds_are_disjoint_from_every_search(profile):
-    judged = {seed for _, _, seed in settings_and_seeds(c1_config(profile))}
+def test_judged_seeds_are_disjoint_from_every_search_and_earlier_run(profile):
+    config = c1_config(profile)
+    judged = {seed for *_, seed, _ in student_beats_teacher.judged(config)}
+    judged |= {seed for *_, seed in student_beats_teacher.premise_only(config)}
     assert not judged & searched_seeds(), sorted(judged & searched_seeds())
 
 
-def test_the_cpu_profile_declares_two_settings_one_with_twelve_seeds():
-    declared = c1_config("cpu").declared()
-    assert len(declared) >= 2 and max(s.seeds for _, s in declared) >= 12
-    differ = {k for k in ("train_subset", "augment", "models") if len(
-        {str(getattr(s, k)) for _, s in declared}) > 1}
-    assert differ, "the settings must differ in data size, augmentation or architecture"
+def test_the_cpu_profile_declares_settings_that_can_make_the_rule_hold():
+    """At least two settings that differ in what matters for distillation, each with the seeds
+    its power calculation plans, in two blocks, each seed on its own training images."""
+    config = c1_config("cpu")
+    declared = config.declared()
+    planned = seeds_for(config.planning_sd, config.equivalence_margin)
+    candidates = [s for _, s in declared if s.seeds >= planned and s.discovery_seeds]
+    assert len(candidates) >= 2 and all(s.resample_subset for s in candidates)
+    differ = {k for k in ("train_subset", "augment", "width", "models") if len(
+        {str(getattr(s, k)) for s in candidates}) > 1}
+    assert differ, "the settings must differ in data size, augmentation, width or depth"
 
 
 def test_a_declared_setting_missing_from_the_record_is_caught():
@@ -92,4 +121,5 @@ def test_every_current_c1_record_reports_every_declared_setting(profile):
         pytest.skip(f"the {profile} record is stale: made by other code or parameters")
     assert student_beats_teacher.missing_settings(record, c1_config(profile)) == []
     seeds = {(m["setting"], m["seed"]) for m in record["numbers"]["models"]}
-    assert len(seeds) == sum(s.seeds for _, s in c1_config(profile).declared())
+    config = c1_config(profile)
+    assert len(seeds) == sum(s.seeds + config.premise_seeds for _, s in config.declared())

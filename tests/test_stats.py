@@ -23,6 +23,7 @@ from sdcore.engine.stats import (  # noqa: E402
     holm,
     minimum_detectable_effect,
     no_better,
+    seeds_for,
     t_test_p,
 )
 
@@ -67,12 +68,19 @@ def test_holm_steps_down_and_stops_at_the_first_failure():
     assert holm([0.2, float("nan"), 0.001]) == [False, False, True]
 
 
-def test_minimum_detectable_effect_is_the_t_formula():
+@pytest.mark.parametrize("n", [3, 12])
+def test_minimum_detectable_effect_has_its_power_in_simulated_t_tests(n):
+    """At the returned effect, two-sided t-tests of n draws reject at 80%, where the shortcut
+    formula's effect (smaller, most of all at 3 seeds) rejects less often."""
     from scipy import stats
-    expected = (stats.t.ppf(0.975, 11) + stats.t.ppf(0.8, 11)) / math.sqrt(12)
-    assert minimum_detectable_effect(1.0, 12) == pytest.approx(expected)
-    assert minimum_detectable_effect(1.0, 12) == pytest.approx(0.888, abs=1e-3)
+    effect = minimum_detectable_effect(1.0, n)
+    shortcut = (stats.t.ppf(0.975, n - 1) + stats.t.ppf(0.8, n - 1)) / math.sqrt(n)
+    draws = np.random.default_rng(0).normal(size=(100_000, n))
+    p = stats.ttest_1samp(draws + effect, 0.0, axis=1).pvalue
+    assert (p < 0.05).mean() == pytest.approx(0.8, abs=0.005)
+    assert effect > shortcut and (effect / shortcut > 1.04 if n == 3 else effect / shortcut < 1.01)
     assert math.isnan(minimum_detectable_effect(1.0, 1))
+    assert seeds_for(1.0, effect) == n and minimum_detectable_effect(1.0, n - 1) > effect
 
 
 def test_t_test_p_value():

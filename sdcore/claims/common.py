@@ -24,6 +24,16 @@ from .config import ChainsConfig, ExperimentConfig
 Plan = list[list[ModelSpec]]  # chains: a teacher, then the models distilled from it, in order
 
 
+def seed_blocks(setting: ExperimentConfig) -> dict[int, str]:
+    """The block of each seed of a declared setting: ``discovery`` and ``replication``
+    (``discovery_seeds``), or ``pooled`` for all when it declares one block."""
+    seeds = range(setting.first_seed, setting.first_seed + setting.seeds)
+    if not setting.discovery_seeds:
+        return {seed: "pooled" for seed in seeds}
+    return {seed: "discovery" if i < setting.discovery_seeds else "replication"
+            for i, seed in enumerate(seeds)}
+
+
 def settings_and_seeds(config: ExperimentConfig
                        ) -> Iterator[tuple[str, ExperimentConfig, int]]:
     """(name, config, seed) for every declared setting of ``config`` (``declared()``: one
@@ -39,13 +49,15 @@ def teacher_spec(setting: ExperimentConfig, seed: int) -> ModelSpec:
 
 
 def base_spec(config: ExperimentConfig, dataset: str, model: str, seed: int) -> ModelSpec:
-    """The teacher spec of one setting and seed of ``config``."""
+    """The teacher spec of one setting and seed of ``config`` (with ``resample_subset``, its
+    training images are drawn from the seed)."""
     recipe = Recipe(config.epochs, config.batch_size, config.lr, config.momentum, config.nesterov,
                     config.weight_decay, config.schedule, config.augment, config.precision,
                     config.torch_compile)
     image_size = config.image_size if dataset.startswith("imagefolder:") else 0
     return ModelSpec(dataset, config.train_subset, image_size, model, config.width, recipe, seed,
-                     test_subset=config.test_subset)
+                     test_subset=config.test_subset,
+                     subset_seed=seed if config.resample_subset and config.train_subset else 0)
 
 
 def kd_weights(config: ExperimentConfig) -> KDWeights:

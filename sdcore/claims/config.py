@@ -127,9 +127,10 @@ def check_dataset(name: str) -> str:
     raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
 
 
-SETTING_KEYS = ("dataset", "model", "width", "train_subset", "test_subset", "epochs",
-                "batch_size", "lr", "weight_decay", "augment", "seeds", "first_seed",
-                "weight_ce", "weight_kd", "temperature")  # what a declared setting may change
+SETTING_KEYS = ("dataset", "model", "width", "train_subset", "test_subset", "resample_subset",
+                "epochs", "batch_size", "lr", "weight_decay", "augment", "seeds", "first_seed",
+                "discovery_seeds", "weight_ce", "weight_kd",
+                "temperature")  # what a declared setting may change
 
 
 class ExperimentConfig(Config):
@@ -153,6 +154,10 @@ class ExperimentConfig(Config):
                               "class-stratified subset), or 0 for all of them")
     test_subset: int = Field(0, ge=0, description="evaluate on this many test images (a fixed, "
                              "class-stratified subset), or 0 for all of them")
+    resample_subset: bool = Field(False, description="draw each seed's train_subset images anew "
+                                  "(class-stratified, from the seed), so that the seeds' spread "
+                                  "includes the data's and intervals speak for the data "
+                                  "distribution; false: every seed trains on one fixed subset")
     image_size: int = Field(32, ge=8, le=512, description="side of the square images an "
                             "imagefolder dataset is resized to")
     data_root: str = Field("", description="where datasets are looked for and downloaded; empty "
@@ -162,6 +167,10 @@ class ExperimentConfig(Config):
                        description="number of seeds (independent teacher/student chains)")
     first_seed: int = Field(0, ge=0, description="the first seed; seeds are first_seed, "
                             "first_seed + 1, ...")
+    discovery_seeds: int = Field(0, ge=0, description="the first this many seeds form the "
+                                 "discovery block and the rest the replication block: a decisive "
+                                 "outcome must hold in the pooled seeds and agree in sign in both "
+                                 "blocks (0: one block, no replication)")
     epochs: int = Field(15, ge=1, description="training epochs, the same for teacher and every "
                         "student")
     batch_size: int = Field(128, ge=1, description="mini-batch size")
@@ -249,6 +258,14 @@ class ExperimentConfig(Config):
                     check_named(model, image_side(dataset, self.image_size))
                 except ValueError as err:
                     raise ValueError(f"parameter 'models', on {dataset}: {err}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _blocks(self) -> "ExperimentConfig":
+        if self.discovery_seeds and not 2 <= self.discovery_seeds <= self.seeds - 2:
+            raise ValueError(f"parameter 'discovery_seeds': {self.discovery_seeds} leaves a block "
+                             f"of fewer than 2 of the {self.seeds} seeds; give 0 (one block) or "
+                             f"2 to {self.seeds - 2}")
         return self
 
     @model_validator(mode="after")

@@ -76,17 +76,18 @@ def _rank_in_class(labels: Tensor, classes: int) -> Tensor:
     return (one_hot.cumsum(0) * one_hot).sum(1) - 1
 
 
-def stratified_subset(data: ImageData, n: int, split: str = "train") -> ImageData:
-    """The first ``n`` images of ``split`` ("train" or "test") in a fixed (seed 0) shuffle, classes
-    taken in turn.
+def stratified_subset(data: ImageData, n: int, split: str = "train", seed: int = 0) -> ImageData:
+    """The first ``n`` images of ``split`` ("train" or "test") in a shuffle drawn from ``seed``,
+    classes taken in turn (so every class gets ⌊n/K⌋ or ⌈n/K⌉ images, as far as it has them).
 
-    Independent of the training seed, so every seed of an experiment sees the same images.
+    Seed 0 is the fixed subset every seed of an experiment shares; a model spec's
+    ``subset_seed`` draws one per chain instead.
     """
     x, y = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")
     if n <= 0 or n >= len(y):
         return data
     labels = y.cpu()
-    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     shuffled = labels[order]
     rank = _rank_in_class(shuffled, data.num_classes)
     keep = order[torch.argsort(rank * data.num_classes + shuffled, stable=True)[:n]]
@@ -412,20 +413,34 @@ def image_side(name: str, image_size: int) -> int:
 
 
 def load_dataset(name: str, root: str | Path, download: bool = True, image_size: int = 32,
-                 train_subset: int = 0, test_subset: int = 0) -> ImageData:
-    """Load dataset ``name`` into CPU memory (call ``.to(device)`` to move it)."""
+                 train_subset: int = 0, test_subset: int = 0, subset_seed: int = 0) -> ImageData:
+    """Load dataset ``name`` into CPU memory (call ``.to(device)`` to move it), then take its
+    subsets (``subsets``)."""
+    return subsets(load_full(name, root, download, image_size), train_subset, test_subset,
+                   subset_seed)
+
+
+def subsets(data: ImageData, train_subset: int = 0, test_subset: int = 0,
+            subset_seed: int = 0) -> ImageData:
+    """``train_subset`` training images drawn with ``subset_seed`` and the fixed ``test_subset``
+    test images (``stratified_subset``; 0: all of them)."""
+    return stratified_subset(stratified_subset(data, train_subset, seed=subset_seed),
+                             test_subset, "test")
+
+
+def load_full(name: str, root: str | Path, download: bool = True,
+              image_size: int = 32) -> ImageData:
+    """Dataset ``name`` whole, in CPU memory."""
     root = Path(root)
     if name == "synthetic":
-        data = make_synthetic()
-    elif name.startswith("multiview:"):
+        return make_synthetic()
+    if name.startswith("multiview:"):
         views, _, feature_noise = name.split(":", 1)[1].partition(":")
-        data = make_multiview(int(views), float(feature_noise or 0.3))
-    elif name == "fashion-mnist":
-        data = load_fashion_mnist(root, download)
-    elif name in CIFAR:
-        data = load_cifar(name, root, download)
-    elif name.startswith("imagefolder:"):
-        data = load_imagefolder(Path(name.split(":", 1)[1]).expanduser(), image_size)
-    else:
-        raise ValueError(f"unknown dataset {name!r}")
-    return stratified_subset(stratified_subset(data, train_subset), test_subset, "test")
+        return make_multiview(int(views), float(feature_noise or 0.3))
+    if name == "fashion-mnist":
+        return load_fashion_mnist(root, download)
+    if name in CIFAR:
+        return load_cifar(name, root, download)
+    if name.startswith("imagefolder:"):
+        return load_imagefolder(Path(name.split(":", 1)[1]).expanduser(), image_size)
+    raise ValueError(f"unknown dataset {name!r}")

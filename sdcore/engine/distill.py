@@ -5,9 +5,12 @@
 with s the student's logits and q its soft targets: the teacher's softened outputs
 softmax(t/T) (Hinton et al. 2015), or, for the label-smoothing control, the smoothed labels
 q_ε = (1 − ε)·onehot(y) + ε/K with ε matched to the teacher (``smoothing_epsilon``), which carry
-the teacher's softness but none of its dark knowledge (Yuan et al. 2020; Müller et al. 2019). The
-T² factor keeps the soft term's gradient scale independent of T. Costs one teacher forward pass
-per batch (none when the teacher's logits are cached, or for the control).
+the teacher's softness but none of its dark knowledge (Yuan et al. 2020; Müller et al. 2019). Two
+knowledge controls keep part of the teacher: the class-mean teacher (``class_mean_targets``) and
+the shuffled teacher (``shuffled_targets``), each computed once from the teacher's outputs on the
+clean training images and read per image (``fixed_target_loss``). The T² factor keeps the soft
+term's gradient scale independent of T. Costs one teacher forward pass per batch (none when the
+teacher's logits are cached, or for the controls).
 """
 
 from __future__ import annotations
@@ -65,6 +68,42 @@ def smoothing_epsilon(teacher_logits: Tensor, labels: Tensor, temperature: float
     target = F.softmax(teacher_logits.double() / temperature, dim=1).gather(1, labels[:, None])
     epsilon = classes / (classes - 1) * (1 - float(target.mean()))
     return min(1.0, max(MIN_EPSILON, epsilon))
+
+
+def class_mean_targets(teacher_logits: Tensor, labels: Tensor, temperature: float) -> Tensor:
+    """log q per image, q being the mean of softmax(t/T) over the images of the image's class:
+    the teacher's class similarities, with every image of a class given the same target."""
+    probs = F.softmax(teacher_logits.double() / temperature, dim=1)
+    classes = teacher_logits.shape[1]
+    sums = torch.zeros(classes, classes, dtype=probs.dtype, device=probs.device)
+    sums.index_add_(0, labels, probs)
+    counts = torch.bincount(labels, minlength=classes).clamp_min(1)[:, None]
+    return (sums / counts)[labels].log().float()
+
+
+def shuffled_targets(teacher_logits: Tensor, labels: Tensor, temperature: float,
+                     generator: torch.Generator) -> Tensor:
+    """log q per image, q being softmax(t/T) with the target class's probability kept and the
+    other classes' probabilities permuted at random (a permutation per image from
+    ``generator``): the teacher's per-image confidence without its class structure."""
+    probs = F.softmax(teacher_logits.double() / temperature, dim=1)
+    n, classes = probs.shape
+    others = torch.arange(classes - 1, device=probs.device).expand(n, -1)
+    others = others + (others >= labels[:, None])  # each row's non-target classes, in order
+    order = torch.argsort(torch.rand(n, classes - 1, generator=generator).to(probs.device), 1)
+    shuffled = probs.clone()
+    shuffled.scatter_(1, others, probs.gather(1, others).gather(1, order))
+    return shuffled.clamp_min(1e-30).log().float()
+
+
+def fixed_target_loss(kd: KDWeights, log_targets: Tensor) -> BatchLoss:
+    """A student's batch loss against soft targets fixed per training image (``log_targets``,
+    indexed by the batch's image indices; augmented images keep their clean image's target)."""
+
+    def loss(logits: Tensor, labels: Tensor, inputs: Tensor, idx: Tensor) -> Tensor:
+        return soft_target_loss(logits, log_targets[idx], labels, kd)
+
+    return loss
 
 
 def ensemble_logits(logits: list[Tensor], average: str) -> Tensor:

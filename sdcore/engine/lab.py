@@ -21,12 +21,15 @@ import torch.nn.functional as F
 
 from . import scheduler
 from .calibration import agreement, expected_calibration_error, mean_kl
-from .data import ImageData, load_dataset
+from .data import ImageData, load_full, subsets
 from .distill import (
     Ensemble,
+    class_mean_targets,
     cross_entropy_loss,
     distillation_loss,
+    fixed_target_loss,
     label_smoothing_loss,
+    shuffled_targets,
     smoothing_epsilon,
 )
 from .inference import as_input, predict_logits
@@ -86,14 +89,20 @@ class Lab:
     missing_hint: str = ""
     poll_s: float = 2.0  # how often to look for a model that another process is training
     _data: dict[tuple, ImageData] = field(default_factory=dict)
+    _full: dict[tuple, ImageData] = field(default_factory=dict)  # whole datasets, on the CPU
     _test_logits: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def data(self, spec: ModelSpec) -> ImageData:
-        """The (subset of the) dataset of ``spec``, on the lab's device; loaded once."""
-        k = (spec.dataset, spec.train_subset, spec.image_size, spec.test_subset)
+        """The (subsets of the) dataset of ``spec``, on the lab's device; each dataset is read
+        once, each subset taken once."""
+        whole = (spec.dataset, spec.image_size)
+        k = (*whole, spec.train_subset, spec.test_subset, spec.subset_seed)
         if k not in self._data:
-            data = load_dataset(spec.dataset, self.data_root, self.download,
-                                spec.image_size or 32, spec.train_subset, spec.test_subset)
+            if whole not in self._full:
+                self._full[whole] = load_full(spec.dataset, self.data_root, self.download,
+                                              spec.image_size or 32)
+            data = subsets(self._full[whole], spec.train_subset, spec.test_subset,
+                           spec.subset_seed)
             self._data[k] = data.to(self.device)
         return self._data[k]
 
@@ -207,6 +216,15 @@ class Lab:
             epsilon = smoothing_epsilon(logits, data.train_y, spec.kd.temperature)
             return (label_smoothing_loss(spec.kd, epsilon, data.num_classes),
                     {"smoothing_epsilon": epsilon})
+        if spec.kd.targets in ("class-mean teacher", "shuffled teacher"):
+            logits = predict_logits(teacher.model, data.train_x, self.speed.eval_batch,
+                                    spec.recipe.precision)
+            t = spec.kd.temperature
+            targets = (class_mean_targets(logits, data.train_y, t)
+                       if spec.kd.targets == "class-mean teacher" else shuffled_targets(
+                           logits, data.train_y, t,
+                           torch.Generator().manual_seed(spec.training_seed)))
+            return fixed_target_loss(spec.kd, targets), {}
         return distillation_loss(compiled(teacher.model, spec.recipe.compile), spec.kd,
                                  None if spec.recipe.augment else data.train_x,
                                  self.speed.eval_batch, spec.recipe.precision), {}

@@ -1,6 +1,6 @@
 """The store-key schema: everything that determines a trained model, and the keys derived from it.
 
-A ``ModelSpec`` names the data, subset, architecture, ``Recipe``, seed, generation, distillation
+A ``ModelSpec`` names the data, subset (and the seed that draws it), architecture, ``Recipe``, seed, generation, distillation
 weights (``KDWeights``) and the key of its teacher, or of the members of an ensemble teacher
 (``ensemble_key``); its hash (``store.spec_key``) is the model's key in the run store, so any
 notebook or job asking for the same model gets the stored one. Cost: hashing a small JSON.
@@ -48,15 +48,19 @@ class Recipe:
         return self.lr * 0.1 ** sum(epoch >= f * self.epochs for f in (0.5, 0.75))
 
 
-TARGETS = ("teacher", "label smoothing")  # what a student's soft term is distilled from
+# what a student's soft term is distilled from (``distill``: the knowledge controls)
+TARGETS = ("teacher", "label smoothing", "class-mean teacher", "shuffled teacher")
 
 
 @dataclass(frozen=True)
 class KDWeights:
     """Weights of the student's loss and what its soft targets are; part of every student's store
-    key. ``targets``: ``teacher`` (its softened outputs: distillation) or ``label smoothing``
+    key. ``targets``: ``teacher`` (its softened outputs: distillation); ``label smoothing``
     (smoothed labels whose non-target mass matches the teacher's: the control that carries no
-    dark knowledge; ``distill.smoothing_epsilon``)."""
+    dark knowledge; ``distill.smoothing_epsilon``); ``class-mean teacher`` (each image's target is
+    the teacher's mean softened output over the training images of its class: class similarities
+    without per-image knowledge); ``shuffled teacher`` (the teacher's own softened output with its
+    non-target probabilities permuted at random: per-image confidence without class structure)."""
 
     weight_ce: float
     weight_kd: float
@@ -84,6 +88,7 @@ class ModelSpec:
     teacher: str | None = None  # the teacher's store key, or an ensemble's (``ensemble_key``)
     init_seed: int | None = None  # seeds the initial weights instead of training_seed
     test_subset: int = 0  # evaluate on this many test images (0: all of them)
+    subset_seed: int = 0  # draws the train_subset images (0: the fixed subset every seed shares)
 
     @property
     def training_seed(self) -> int:
@@ -127,7 +132,7 @@ class ModelSpec:
                                    teacher=teacher_key)
 
 
-LATER_FIELDS = {"init_seed": None, "test_subset": 0}  # ModelSpec fields and their unset values
+LATER_FIELDS = {"init_seed": None, "test_subset": 0, "subset_seed": 0}  # ModelSpec's, unset
 LATER_RECIPE_FIELDS = {"precision": "fp32", "compile": False}  # Recipe's, likewise
 
 

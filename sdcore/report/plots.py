@@ -247,11 +247,14 @@ def roles_and_comparisons(table: pd.DataFrame, comparisons: pd.DataFrame,
     fig, axes = plt.subplots(len(settings), 2, figsize=(12, 3.8 * len(settings)), squeeze=False)
     for setting, (ax_acc, ax_cmp) in zip(settings, axes):
         rows = table[table.setting == setting]
-        acc = rows.pivot(index="seed", columns="role", values="test_acc")[list(roles)]
+        wide = rows.pivot(index="seed", columns="role", values="test_acc")
+        present = [r for r in roles if r in wide.columns]
+        acc = wide[present]
         for _, seed_row in acc.iterrows():
-            ax_acc.plot(range(len(roles)), seed_row.values, "o-", color="0.6", alpha=0.6, ms=4)
-        ax_acc.plot(range(len(roles)), acc.mean().values, "D", color="C0", ms=8, label="mean")
-        ax_acc.set_xticks(range(len(roles)), [r.replace(" ", "\n", 1) for r in roles], fontsize=8)
+            ax_acc.plot(range(len(present)), seed_row.values, "o-", color="0.6", alpha=0.6, ms=4)
+        ax_acc.plot(range(len(present)), acc.mean().values, "D", color="C0", ms=8, label="mean")
+        ax_acc.set_xticks(range(len(present)), [r.replace(" ", "\n", 1) for r in present],
+                          fontsize=8)
         ax_acc.set_ylabel("test accuracy (%)")
         ax_acc.set_title(f"{setting} (grey: seeds)", fontsize=10)
         ax_acc.legend(fontsize=8)
@@ -265,6 +268,37 @@ def roles_and_comparisons(table: pd.DataFrame, comparisons: pd.DataFrame,
         ax_cmp.invert_yaxis()
         ax_cmp.set_xlabel("paired difference in test accuracy (pp), 95% CI")
         ax_cmp.set_title("green: CI > 0, red: CI < 0", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def c1_boundary(points: pd.DataFrame) -> Figure:
+    """Student − teacher (mean and 95% interval) of every C1 setting measured, against the
+    teachers' fit to their training images and against the convergence gap (long teacher −
+    teacher); filled: in the claim's scope, hollow: out of it, grey: not decided by the source."""
+    if points.empty:
+        return note("no C1 settings measured")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
+    sources = list(dict.fromkeys(points.source))
+    for ax, x, label in ((axes[0], "teacher_train_acc", "teachers' accuracy on their own "
+                          "training images (%)"),
+                         (axes[1], "long_minus_teacher", "long teacher − teacher (pp): how "
+                          "much twice the training still helps")):
+        for k, source in enumerate(sources):
+            rows = points[(points.source == source) & points[x].notna()]
+            for r in rows.itertuples():
+                scope = r.in_scope
+                face = ("none" if scope is False else "0.6" if scope is None
+                        else f"C{k % 10}")
+                ax.errorbar(getattr(r, x), r.gain, yerr=_error(r.ci_low, r.gain, r.ci_high),
+                            fmt="o", mfc=face, color=f"C{k % 10}", capsize=3, ms=6,
+                            label=source if r.Index == rows.index[0] else None)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xlabel(label)
+    axes[0].set_ylabel("student − teacher test accuracy (pp), 95% CI")
+    axes[0].legend(fontsize=7, loc="best")
+    axes[1].set_title("filled: in scope; hollow: out of scope; grey fill: not decided",
+                      fontsize=9)
     fig.tight_layout()
     return fig
 
