@@ -25,7 +25,7 @@ from parallel import train_stages
 
 from sdcore.claims import notebook_of_module, student_beats_teacher
 from sdcore.claims.common import exploration_path, kd_weights, lab_for, teacher_spec
-from sdcore.claims.student_beats_teacher import long_teacher
+from sdcore.claims.roles import long_teacher
 from sdcore.engine.stats import mean_ci
 from sdcore.engine.store import atomic_write_json
 from sdcore.paths import project_root
@@ -81,9 +81,10 @@ def main() -> None:
                      "teacher_acc": [a["test_acc"] for a in t], "gains": gains,
                      "long_minus_teacher": mean_ci(gaps)[0], "mean_gain": mean, "ci_low": low,
                      "ci_high": high})
-        print(f"{rows[-1]['setting']:>14}: teacher fit {sum(rows[-1]['teacher_train_acc']) / "
-              f"len(t):5.1f} %, long − teacher {rows[-1]['long_minus_teacher']:+.2f}, "
-              f"gain {mean:+.2f} [{low:+.2f}, {high:+.2f}]", flush=True)
+        fit = sum(a["train_acc"] for a in t) / len(t)
+        print(f"{rows[-1]['setting']:>14}: teacher fit {fit:5.1f} %, long − teacher "
+              f"{rows[-1]['long_minus_teacher']:+.2f}, gain {mean:+.2f} [{low:+.2f}, {high:+.2f}]",
+              flush=True)
     atomic_write_json({"hypothesis": HYPOTHESIS, "grid": {k: list(v) for k, v in GRID.items()},
                        "command": f"python experiments/boundary_c1.py --seeds {args.seeds} "
                                   f"--jobs {args.jobs}",

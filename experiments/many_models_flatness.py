@@ -1,14 +1,16 @@
-"""Which flatness measure tracks generalization here? Many small models, each measure's Kendall τ.
+"""Which flatness measure tracks generalization here? A declared test over many small models.
 
 In the spirit of Jiang et al. (2020): models of the cpu profile's first C1 setting trained by
 varied recipes — teachers over learning rate × weight decay × batch size, and students of some of
 them over distillation temperature × soft-target weight — on seeds from 2000, disjoint from every
 judged seed. Each is measured by every measure of pages 03 and 04 (their cpu parameters) and by
-two baselines (the weights' norm, the training loss), and each measure's Kendall τ against the
-generalization gap (train − test accuracy, pp) is given with a 95% bootstrap interval that
-resamples a teacher with its students. It is an exploration, outside every verdict; page 04
-shows the table. Run: python experiments/many_models_flatness.py [--jobs 2]. Cost: 32 trainings
-of 20 epochs on 1,000 images, and every measure of 32 models.
+two baselines (the weights' norm, the training loss). The rule, stated before the study ran
+(``loss_landscape.MANY_MODELS_RULE``, which page 04 applies to the records written here): a
+measure tracks generalization here if its Kendall τ with the generalization gap (train − test
+accuracy, pp) and its partial τ given the training loss both have a 95% bootstrap interval
+(resampling a teacher with its students) that excludes 0. Outside every verdict. Run:
+python experiments/many_models_flatness.py [--jobs 2]. Cost: 32 trainings of 20 epochs on 1,000
+images, and every measure of 32 models.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def main() -> None:
         x, y = lab.training_sample(spec, hessian.hessian_samples)
         images = lab.data(spec).train_x[:len(y)]
         _, curvature, _ = flatter_minima.measure_model(trained.model, images, x, y, hessian,
-                                                       False)
+                                                       True, False)
         x, y = lab.training_sample(spec, scape.landscape_samples)
         _, landscape = loss_landscape.measure_model(trained.model, x, y, scape)
         r = spec.recipe

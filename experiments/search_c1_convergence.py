@@ -27,7 +27,7 @@ from parallel import train_stages
 
 from sdcore.claims import notebook_of_module, student_beats_teacher
 from sdcore.claims.common import exploration_path, lab_for, read_exploration, teacher_spec
-from sdcore.claims.student_beats_teacher import long_teacher
+from sdcore.claims.roles import long_teacher
 from sdcore.engine.stats import mean_ci, no_better
 from sdcore.engine.store import atomic_write_json
 from sdcore.paths import project_root

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from sdcore.claims import student_beats_teacher as c1
-from sdcore.claims.common import base_spec, lab_for
+from sdcore.claims.common import base_spec, kd_weights, lab_for
 from sdcore.engine.distill import class_mean_targets, shuffled_targets
 
 
@@ -133,7 +133,7 @@ def test_each_seed_trains_on_its_own_subset_and_one_seed_always_on_the_same(tmp_
     c, d = (lab.data(base_spec(fixed, "synthetic", "resnet8", s)) for s in (11, 12))
     assert torch.equal(c.train_x, d.train_x)
     student = base_spec(config, "synthetic", "resnet8", 11)
-    assert student.student(student.key, c1.kd_weights(config)).subset_seed == 11
+    assert student.student(student.key, kd_weights(config)).subset_seed == 11
 
 
 def test_knowledge_controls_and_premise_seeds_are_planned_where_declared():

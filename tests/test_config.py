@@ -102,9 +102,12 @@ def own_models(config, plan, datasets: set[str]) -> set[str]:
     students distilled from one teacher's outputs (no partner, no ensemble student, no
     same-initialization or label-smoothing student)."""
     last = config.first_seed + config.seeds
+    sam = {s.key for s in unique_specs(plan) if s.recipe.sam_rho}  # C4's own SAM arm
     return {s.key for s in unique_specs(plan) if s.seed < last and s.init_seed is None
             and len(s.teacher_keys) <= 1 and s.dataset in datasets
-            and (s.kd is None or s.kd.targets == "teacher")}
+            and (s.kd is None or s.kd.targets == "teacher")
+            and s.key not in sam and s.teacher not in sam
+            and s.subset_seed in (0, s.seed)}  # a partner trains on another seed's images
 
 
 @pytest.mark.parametrize("profile, reader, owner", [
@@ -133,8 +136,10 @@ def test_gpu_partners_are_c1s_teachers():
 
 def test_reference_documents_every_parameter():
     rows = Config.reference()
-    assert [r["name"] for r in rows][-2:] == ["generations", "convergence_margin"]
-    margin = rows[-1]
+    assert [r["name"] for r in rows][-7:] == [
+        "generations", "premise_train_acc", "convergence_margin", "equivalence_margin",
+        "premise_seeds", "planning_sd", "knowledge_controls"]
+    margin = rows[-5]
     assert margin["allowed"] == "> 0.0, ≤ 100.0" and margin["default"] == 0.5
     assert all(r["help"] for r in rows)
     lr = next(r for r in rows if r["name"] == "lr")

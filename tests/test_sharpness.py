@@ -155,3 +155,25 @@ def test_the_random_direction_rise_at_small_radius_is_the_curvature_along_it():
     flat = torch.cat([d[n].reshape(-1) for n, p in model.named_parameters()])
     curvature = float(flat @ Hessian(model, F.cross_entropy, [(x, y)]).hvp(flat))
     assert rise == pytest.approx(0.5 * r * r * curvature, rel=1e-3)
+
+
+def test_the_adaptive_trace_is_invariant_to_rescaling_and_unbiased(float64):
+    """tr(diag|w|·H·diag|w|) is the same for a convolution before BatchNorm rescaled by 0.25
+    (the same probes give the same estimate), where tr(H) is not; and it estimates
+    Σ w_i² H_ii, computed exactly from the diagonal of H."""
+    model, (x, y) = ConvBN().double().eval(), data()
+    x = x.double()
+    other = rescaled(model, 0.25).double().eval()
+    adaptive = [Hessian(m, F.cross_entropy, [(x, y)]).adaptive_trace(20, seed=3).value
+                for m in (model, other)]
+    plain = [Hessian(m, F.cross_entropy, [(x, y)]).trace(20, seed=3).value
+             for m in (model, other)]
+    assert adaptive[0] == pytest.approx(adaptive[1], rel=1e-9)
+    assert plain[1] != pytest.approx(plain[0], rel=1e-6)  # the conv block's share moved
+    hessian = Hessian(model, F.cross_entropy, [(x, y)])
+    w = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    diagonal = torch.stack([hessian.hvp(e)[i] for i, e in enumerate(torch.eye(len(w),
+                                                                              dtype=w.dtype))])
+    exact = float((w ** 2 * diagonal).sum())
+    estimate = hessian.adaptive_trace(2000, seed=0, batch=50)
+    assert abs(estimate.value - exact) < 4 * estimate.stderr

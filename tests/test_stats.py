@@ -85,3 +85,22 @@ def test_minimum_detectable_effect_has_its_power_in_simulated_t_tests(n):
 
 def test_t_test_p_value():
     assert t_test_p(around(5.0, 0.1)) < 1e-6 and t_test_p(around(0.0, 1.0)) == pytest.approx(1.0)
+
+
+def test_partial_kendall_removes_what_a_common_cause_explains():
+    """x and y both follow z: they correlate, but given z little is left; the formula is
+    Kendall's (1942) on the three pairwise τ."""
+    from scipy import stats
+    from sdcore.engine.stats import partial_kendall, rank_bootstrap
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=200)
+    x, y = z + 0.3 * rng.normal(size=200), z + 0.3 * rng.normal(size=200)
+    tau = lambda a, b: stats.kendalltau(a, b).statistic  # noqa: E731
+    expected = (tau(x, y) - tau(x, z) * tau(y, z)) / math.sqrt(
+        (1 - tau(x, z) ** 2) * (1 - tau(y, z) ** 2))
+    assert partial_kendall(x, y, z) == pytest.approx(expected)
+    assert tau(x, y) > 0.5 and abs(partial_kendall(x, y, z)) < tau(x, y) / 2
+    estimate, low, high = rank_bootstrap(x, y, method="kendall", given=z, resamples=300)
+    assert estimate == pytest.approx(expected) and low < estimate < high
+    with pytest.raises(ValueError, match="partial correlation"):
+        rank_bootstrap(x, y, given=z)

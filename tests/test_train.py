@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -126,3 +127,45 @@ def test_cpu_weights_do_not_depend_on_the_process_thread_count():
     finally:
         torch.set_num_threads(before)
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+class Quadratic(torch.nn.Module):
+    """L(w) = ½ wᵀAw, as a module whose forward returns the loss."""
+
+    def __init__(self, a: torch.Tensor, w: torch.Tensor):
+        super().__init__()
+        self.a, self.w = a, torch.nn.Parameter(w.clone())
+
+    def forward(self) -> torch.Tensor:
+        return 0.5 * self.w @ self.a @ self.w
+
+
+def test_a_sam_step_on_a_quadratic_is_its_closed_form():
+    """SAM's gradient is A(w + ρ·Aw/‖Aw‖) (Foret et al. 2021), and a step of SGD with it moves w
+    to w − lr·that; the weights are back at w before the step."""
+    from sdcore.engine.sam import sharpness_aware_gradients
+
+    a = torch.tensor([[3.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
+    w = torch.tensor([0.5, -1.5], dtype=torch.float64)
+    model, rho, lr = Quadratic(a, w), 0.05, 0.1
+    model().backward()
+    g = a @ w
+    sharpness_aware_gradients(model, model, rho)
+    expected = a @ (w + rho * g / g.norm())
+    assert torch.allclose(model.w.grad, expected, atol=1e-12)
+    assert torch.equal(model.w.detach(), w)
+    torch.optim.SGD(model.parameters(), lr=lr).step()
+    assert torch.allclose(model.w.detach(), w - lr * expected, atol=1e-12)
+
+
+def test_sam_trains_keeps_the_batchnorm_statistics_of_the_first_pass_and_is_in_the_key():
+    recipe = Recipe(1, 64, 0.05, 0.9, True, 5e-4, "cosine", False)
+    plain, _ = train_with(None, recipe, cross_entropy_loss)
+    sam, history = train_with(None, dataclasses.replace(recipe, sam_rho=0.05), cross_entropy_loss)
+    assert np.isfinite(history[0]["loss"])
+    assert not torch.equal(plain.state_dict()["features.0.weight"],
+                           sam.state_dict()["features.0.weight"])
+    assert plain.state_dict()["features.1.num_batches_tracked"] == sam.state_dict()[
+        "features.1.num_batches_tracked"]  # one update per step, not two
+    with pytest.raises(ValueError, match="sam_rho must be ≥ 0"):
+        dataclasses.replace(recipe, sam_rho=-1.0)

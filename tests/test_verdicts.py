@@ -11,92 +11,104 @@ from sdcore.claims.predictions import c2_verdict, judge_family
 from sdcore.engine.stats import mean_ci, three_way
 
 
-def chain_table(gains_by_seed: list[float]) -> pd.DataFrame:
-    rows = []
-    for seed, gain in enumerate(gains_by_seed):
-        rows += [{"setting": "s", "seed": seed, "generation": 0, "test_acc": 80.0 + seed},
-                 {"setting": "s", "seed": seed, "generation": 1,
-                  "test_acc": 80.0 + seed + gain}]
-    return pd.DataFrame(rows)
-
-
 MEASURES = [flatness.Measure("a", "measure a"), flatness.Measure("b", "measure b", flatter=1),
             flatness.Measure("c", "reported c", judged=False)]
-
-
-def pairs_table(change_a: list[float], change_b: list[float], gains: list[float]) -> pd.DataFrame:
-    """Teachers and first students per seed: measure a (lower flatter), b (higher flatter), c
-    (reported), test accuracy; the students' changes are given."""
-    rows = []
-    for seed, (da, db, g) in enumerate(zip(change_a, change_b, gains)):
-        base = {"a": 10.0 + seed, "b": 1.0 + 0.1 * seed, "c": 0.0, "test_acc": 80.0 + seed,
-                "gap": 1.0}
-        rows.append({"setting": "s", "seed": seed, "generation": 0, **base})
-        rows.append({"setting": "s", "seed": seed, "generation": 1, "a": base["a"] + da,
-                     "b": base["b"] + db, "c": 5.0, "test_acc": base["test_acc"] + g})
-    return pd.DataFrame(rows)
-
-
 SEEDS = 8
 
 
+def role_rows(change_a: list[float], change_b: list[float], gains: list[float],
+              role: str = "student 1") -> list[dict]:
+    """A role's models per seed, against teachers at a = 10 + seed (lower flatter), b = 1 + seed/10
+    (higher flatter) and test accuracy 80 + seed: its changes and gains are given."""
+    return [{"setting": "s", "seed": seed, "role": role, "a": 10.0 + seed + da,
+             "b": 1.0 + 0.1 * seed + db, "c": 5.0, "test_acc": 80.0 + seed + g, "gap": 1.0}
+            for seed, (da, db, g) in enumerate(zip(change_a, change_b, gains))]
+
+
+def roles_table(*roles: list[dict]) -> pd.DataFrame:
+    teachers = [{"setting": "s", "seed": seed, "role": "teacher", "a": 10.0 + seed,
+                 "b": 1.0 + 0.1 * seed, "c": 0.0, "test_acc": 80.0 + seed, "gap": 1.0}
+                for seed in range(SEEDS)]
+    return pd.DataFrame(teachers + [row for rows in roles for row in rows])
+
+
+def analysis_of(*roles: list[dict]) -> flatness.FlatnessAnalysis:
+    return flatness.FlatnessAnalysis.of(roles_table(*roles), MEASURES, 0.5, ("C3", "C4"))
+
+
+def up(center: float, step: float = 0.01) -> list[float]:
+    return [center + step * i for i in range(SEEDS)]
+
+
 @pytest.mark.parametrize("change_a, change_b, verdict", [
-    ([-2.0 - 0.1 * i for i in range(SEEDS)], [0.5 + 0.01 * i for i in range(SEEDS)], "holds"),
-    ([2.0 + 0.1 * i for i in range(SEEDS)], [-0.5 - 0.01 * i for i in range(SEEDS)], "fails"),
-    ([-2.0 - 0.1 * i for i in range(SEEDS)], [-0.5 - 0.01 * i for i in range(SEEDS)], "mixed"),
-    ([(-1.0) ** i for i in range(SEEDS)], [0.5 + 0.01 * i for i in range(SEEDS)],
-     "inconclusive"),  # b says flatter, a nothing: not every judged measure agrees
+    (up(-2.0, -0.1), up(0.5), "holds"),
+    (up(2.0, 0.1), up(-0.5, -0.01), "fails"),
+    (up(-2.0, -0.1), up(-0.5, -0.01), "mixed"),
+    ([(-1.0) ** i for i in range(SEEDS)], up(0.5), "inconclusive"),  # a says nothing
 ])
 def test_c3_reads_every_judged_measure_with_holms_correction(change_a, change_b, verdict):
-    analysis = flatness.FlatnessAnalysis.of(pairs_table(change_a, change_b, [0.5] * SEEDS),
-                                            MEASURES)
+    analysis = analysis_of(role_rows(change_a, change_b, [0.5] * SEEDS))
     assert analysis.verdicts["C3"] == verdict
     assert set(analysis.tests.measure) == {"a", "b"}  # the reported measure is not judged
     if verdict == "mixed":
         assert analysis.reading == "flatter: measure a (s); sharper: measure b (s)"
 
 
+def test_c3_reads_the_distilled_student_only():
+    """A flatter label-smoothing student does not make C3 hold for distillation."""
+    analysis = analysis_of(role_rows([(-1.0) ** i for i in range(SEEDS)], up(0.0, 0.0),
+                                     [0.5] * SEEDS),
+                           role_rows(up(-2.0), up(0.5), [0.5] * SEEDS, "label-smoothing student"))
+    assert analysis.verdicts["C3"] == "inconclusive" and set(analysis.tests.role) == {"student 1"}
+
+
 def test_holm_leaves_unresolved_two_tests_that_would_each_pass_alone():
     # each p-value is about 0.037: under 5% alone, but Holm asks 2.5% of the smaller of two
     change = [-2.684, -2.123, -1.561, -1.0, -0.888, -0.439, 0.123, 0.572]
-    analysis = flatness.FlatnessAnalysis.of(
-        pairs_table(change, [-c / 10 for c in change], [0.5] * SEEDS), MEASURES)
+    analysis = analysis_of(role_rows(change, [-c / 10 for c in change], [0.5] * SEEDS))
     tests = analysis.tests.set_index("measure")
     assert (0.025 < tests.p).all() and (tests.p < 0.05).all()
     assert list(tests.decision) == ["unresolved", "unresolved"]
     assert analysis.verdicts["C3"] == "inconclusive"
 
 
-def gains_frame(low: float, high: float) -> pd.DataFrame:
-    return pd.DataFrame({"setting": ["s"], "difference": [(low + high) / 2], "ci_low": [low],
-                         "ci_high": [high]})
+GAINS = up(0.6, 0.05)  # a gain whose interval lies above 0
+NONE = [(-1.0) ** i * 0.05 for i in range(SEEDS)]  # no gain, equivalent to 0 within 0.5
 
 
-def correlation(low: float, high: float) -> pd.DataFrame:
-    return pd.DataFrame({"measure": ["a"], "rho": [(low + high) / 2], "ci_low": [low],
-                         "ci_high": [high]})
-
-
-@pytest.mark.parametrize("gain, c3, rho, verdict", [
-    ((0.2, 0.8), "holds", (0.1, 0.9), "holds"),
-    ((-0.2, 0.8), "holds", (0.1, 0.9), "inconclusive"),  # no C1 on these models: never holds
-    ((0.2, 0.8), "inconclusive", (0.1, 0.9), "inconclusive"),  # no C3: never holds
-    ((0.2, 0.8), "mixed", (0.1, 0.9), "inconclusive"),
-    ((0.2, 0.8), "fails", (0.1, 0.9), "fails"),  # better yet sharper
-    ((-0.8, -0.2), "holds", (-0.5, 0.5), "fails"),  # flatter yet worse
-    ((0.2, 0.8), "holds", (-0.9, -0.1), "fails"),  # more flattening, less gain
+@pytest.mark.parametrize("roles, verdict", [
+    # the student and the label-smoothing student gain, and both are flatter on a and b
+    ([role_rows(up(-2.0), up(0.5), GAINS),
+      role_rows(up(-1.5), up(0.4), GAINS, "label-smoothing student")], "holds"),
+    # the label-smoothing student gains as much without being flatter: undecided, not holds
+    ([role_rows(up(-2.0), up(0.5), GAINS),
+      role_rows([(-1.0) ** i for i in range(SEEDS)], [(-1.0) ** i * 0.1 for i in range(SEEDS)],
+                GAINS, "label-smoothing student")], "inconclusive"),
+    # ... or sharper: a gaining role that is sharper contradicts it
+    ([role_rows(up(-2.0), up(0.5), GAINS),
+      role_rows(up(2.0), up(-0.5, -0.01), GAINS, "label-smoothing student")], "fails"),
+    # a long teacher flatter on every measure that does not gain contradicts it
+    ([role_rows(up(-2.0), up(0.5), GAINS),
+      role_rows(up(-2.0), up(0.5), NONE, "long teacher")], "fails"),
+    # the student does not gain: C4 cannot hold on these models
+    ([role_rows(up(-2.0), up(0.5), [(-1.0) ** i for i in range(SEEDS)])], "inconclusive"),
 ])
-def test_c4_holds_only_where_c1_and_c3_do(gain, c3, rho, verdict):
-    assert flatness.c4_verdict(gains_frame(*gain), c3, correlation(*rho)) == verdict
+def test_c4_by_contrast_gives_each_outcome(roles, verdict):
+    analysis = analysis_of(*roles)
+    assert analysis.verdicts["C4"] == verdict
+    assert set(analysis.components.measure) == {"a", "b"}
 
 
-def test_within_pair_correlation_follows_the_flattening():
-    flattening = [-0.5 - 0.2 * i for i in range(SEEDS)]  # a falls more and more
-    gains = [0.1 + 0.1 * i for i in range(SEEDS)]  # and the gain grows with it
-    within = flatness.within_pairs(pairs_table(flattening, [0.5] * SEEDS, gains), MEASURES)
-    row = within.set_index("measure").loc["a"]
-    assert row.rho == pytest.approx(1.0) and row.ci_low > 0 and row.pairs == SEEDS
-    assert row.level == pytest.approx(1 - 0.05 / 2)  # Bonferroni over the two judged measures
+def test_the_sam_arm_reports_accuracy_and_flattening_against_the_plain_teacher():
+    sam = role_rows(up(-1.0), up(0.2), up(0.3), "SAM teacher")
+    student = [dict(r, role="student of SAM", test_acc=r["test_acc"] + 0.1) for r in sam]
+    arm = analysis_of(role_rows(up(-2.0), up(0.5), GAINS), sam, student).sam.set_index(
+        ["comparison", "quantity"])
+    assert arm.difference[("SAM teacher − teacher", "test accuracy (pp)")] == pytest.approx(
+        np.mean(up(0.3)))
+    assert arm.difference[("SAM teacher − teacher", "measure a, flatter +")] > 0
+    assert arm.difference[("student of SAM − SAM teacher", "test accuracy (pp)")] == (
+        pytest.approx(0.1))
 
 
 def test_pooled_correlations_are_rank_correlations():
@@ -115,25 +127,32 @@ def spread(center: float, width: float = 0.2) -> list[float]:
 
 
 def variant_table(collapse: float, accurate_collapse: float, no_decay_gain: float,
-                  entropy_rise: float = 0.5, ratio_fall: float = 2.0,
-                  noise: float = 0.2) -> pd.DataFrame:
+                  entropy_rise: float = 0.5, ratio_fall: float = 2.0, norm_fall: float = 1.0,
+                  noise: float = 0.2, students_fit: float = 100.0,
+                  accurate_first: float = -1.0) -> pd.DataFrame:
     """Chains of two students per variant and seed: the KD-only chains' last generation is
     ``collapse`` (over the teacher) and ``accurate_collapse`` (over its first student) away, the
-    first student without weight decay ``no_decay_gain`` above its teacher; the KD-only chain's
-    test entropy rises and participation ratio falls by the given amounts."""
+    first student without weight decay ``no_decay_gain`` above its teacher (the one with weight
+    decay 0.3 above); the KD-only chain's test entropy rises and centred logit norm and
+    participation ratio fall by the given amounts; every model fits ``students_fit`` % of its
+    training images; the accurate chain's first student is ``accurate_first`` off the teacher."""
     rows = []
     gens = {regularization.WITH_LABELS: [0.0, 0.3, 0.3],
             regularization.KD_ONLY: [0.0, collapse / 2, collapse],
-            regularization.KD_ACCURATE: [0.0, -1.0, -1.0 + accurate_collapse],
+            regularization.KD_ACCURATE: [0.0, accurate_first, accurate_first + accurate_collapse],
             regularization.NO_DECAY: [0.0, no_decay_gain, no_decay_gain]}
     for seed, wobble in enumerate(spread(0.0, noise)):
         for variant, deltas in gens.items():
             for g, d in enumerate(deltas):
                 kd = variant == regularization.KD_ONLY
+                own = -wobble / 4 if variant == regularization.NO_DECAY else wobble
                 rows.append({"setting": "s", "variant": variant, "seed": seed, "generation": g,
-                             "test_acc": 80.0 + seed + d + (wobble if g else 0.0),
+                             "test_acc": 80.0 + seed + d + (own if g else 0.0),
+                             "train_acc": students_fit,
                              "test_entropy": 1.0 + (entropy_rise * (g - 1) + wobble / 10
                                                     if kd and g else 0.0),
+                             "centred_logit_norm": 5.0 - (norm_fall * (g - 1) + wobble / 10
+                                                          if kd and g else 0.0),
                              "participation_ratio": 10.0 - (ratio_fall * (g - 1) + wobble / 10
                                                             if kd and g else 0.0)})
     return pd.DataFrame(rows)
@@ -147,9 +166,9 @@ def regularization_config() -> regularization.Config:
 
 def c2_amplified(table: pd.DataFrame) -> pd.DataFrame:
     config = regularization_config()
-    tests = judge_family(regularization.predictions(config, table.assign(
-        setting=config.setting_names()[0])))
-    return tests
+    table = table.assign(setting=config.setting_names()[0])
+    return judge_family(regularization.predictions(config, table,
+                                                   regularization.checks(config, table)))
 
 
 @pytest.mark.parametrize("collapse, accurate, gain, noise, verdict", [
@@ -161,7 +180,30 @@ def c2_amplified(table: pd.DataFrame) -> pd.DataFrame:
 def test_c2_amplified_regularization_rule(collapse, accurate, gain, noise, verdict):
     tests = c2_amplified(variant_table(collapse, accurate, gain, noise=noise))
     assert c2_verdict(tests) == verdict
-    assert len(tests) == 5 and tests.seeds.min() == N
+    assert len(tests) == 7 and tests.seeds.min() == N
+
+
+@pytest.mark.parametrize("gain, noise, outcome", [
+    (0.0, 0.2, "borne out"),  # weight decay's gain 0.3 above none's: the theory's interaction
+    (2.0, 0.2, "contradicted"),  # more gain without weight decay than with it
+    (0.3, 3.0, "undecided"),
+])
+def test_the_interaction_of_weight_decay_and_the_gain_gives_each_outcome(gain, noise, outcome):
+    tests = c2_amplified(variant_table(-3.0, -2.0, gain, noise=noise)).set_index("prediction")
+    assert tests.outcome["gain with weight decay − gain without"] == outcome
+
+
+def test_p3_and_the_accurate_teacher_are_untestable_where_their_checks_fail():
+    tests = c2_amplified(variant_table(-3.0, -2.0, 0.0, students_fit=80.0,
+                                       accurate_first=-3.0)).set_index("prediction")
+    assert tests.outcome["gain with weight decay − gain without"] == "untestable"
+    assert tests.outcome["no weight decay: first student − teacher"] == "untestable"
+    assert "fit 80.0% of their training images" in tests.untestable[
+        "no weight decay: first student − teacher"]
+    accurate = "KD only, accurate teacher: last generation − first student"
+    assert tests.outcome[accurate] == "untestable" and "control failed" in tests.untestable[
+        accurate]
+    assert c2_verdict(tests.reset_index()) == "fails"  # the testable ones are all borne out
 
 
 def test_c2_mechanism_predictions_can_be_contradicted():
@@ -169,6 +211,9 @@ def test_c2_mechanism_predictions_can_be_contradicted():
     outcomes = tests.set_index("prediction").outcome
     assert outcomes["KD only: test entropy, last − first student"] == "contradicted"
     assert outcomes["KD only: participation ratio, last − first student"] == "contradicted"
+    grows = c2_amplified(variant_table(-3.0, -2.0, 0.0, norm_fall=-1.0))
+    assert grows.set_index("prediction").outcome[
+        "KD only: centred logit norm, last − first student"] == "contradicted"
 
 
 def role_table(over_ensemble: list[float], same_minus_fresh: list[float],
@@ -195,7 +240,8 @@ def c2_views(table: pd.DataFrame, worked: bool, contrast: list[str] | None = Non
     config = multi_view.Config.from_params({
         "settings": [{"name": s} for s in settings], "ensemble_margin": 0.5,
         "views_contrast": contrast or []})
-    return judge_family(multi_view.predictions(config, table, manipulation(worked, settings)))
+    return judge_family(multi_view.predictions(config, table, manipulation(worked, settings),
+                                               multi_view.views_checks(config, table)))
 
 
 @pytest.mark.parametrize("over_ensemble, same_minus_fresh, worked, verdict", [
@@ -217,6 +263,24 @@ def test_c2_views_contrast_compares_the_gains_of_two_settings():
     tests = c2_views(pd.concat([many, one]), True, ["four", "one"]).set_index("prediction")
     row = tests.loc["M3: gain on four − gain on one"]
     assert row.kind == "above" and row.outcome == "borne out"
+    assert "M3: student's share of the ensemble's gain, four − one" in tests.index
+
+
+def test_m3_is_untestable_where_the_ensemble_gains_more_on_one_view():
+    """The generator did not remove the multi-view benefit as the networks see it: the explicit
+    ensemble gains more on one view than on four, so M3 cannot be read, either way."""
+    many = role_table(spread(-0.5), spread(-0.5), gain=0.0, setting="four")
+    one = role_table(spread(-0.5), spread(-0.5), gain=2.0, setting="one")
+    tests = c2_views(pd.concat([many, one]), True, ["four", "one"]).set_index("prediction")
+    m3 = tests.loc["M3: gain on four − gain on one"]
+    assert m3.outcome == "untestable"
+    assert "the ensemble does not gain more on four than on one" in m3.untestable
+    unmatched = role_table(spread(-0.5), spread(-0.5), gain=2.0, setting="one").assign(
+        test_acc=lambda t: t.test_acc - 3.0 * (t.role == "teacher"))
+    tests = c2_views(pd.concat([role_table(spread(-0.5), spread(-0.5), gain=2.0,
+                                           setting="four"), unmatched]), True, ["four", "one"])
+    assert "the teachers are not matched" in tests.set_index("prediction").untestable[
+        "M3: gain on four − gain on one"]
 
 
 @pytest.mark.parametrize("lows, highs, sign, need, verdict", [

@@ -9,10 +9,15 @@ self-distillation, the theory's collapsing case); KD only from an *accurate* tea
 a collapse is not merely copied errors; labels + KD without weight decay (nothing explicit to
 amplify). Per model ``analyse`` measures the mechanism the theory names: the entropy of the
 outputs on the training and test sets (shrinking towards the zero function is predictions
-flattening towards uniform), the mean logit norm, and the participation ratio of the penultimate
-features on the test set (fewer surviving directions). Then every prediction is tested so that it
-can be borne out or contradicted (``predictions``: Holm's correction over the page's family). Cost:
-per setting and seed, three teachers and 4 × generations students, minus those stored.
+flattening towards uniform), the mean norm of the centred logits (each logit vector less its mean:
+a constant shift changes no prediction), and the participation ratio of the penultimate features
+on the test set (fewer surviving directions). Then every prediction is tested so that it can be
+borne out or contradicted (``predictions``: Holm's correction over the page's family, each
+decisive outcome replicated in both blocks of seeds), where its manipulation check passed: (P3)
+only if the students with weight decay fit their training images (``converged_train_acc``), the
+accurate-teacher prediction only if that chain's first student is more accurate than the plain
+KD-only chain's. Cost: per setting and seed, three teachers and 4 × generations students, minus
+those stored.
 """
 
 from __future__ import annotations
@@ -29,12 +34,13 @@ from ..engine import theory
 from ..engine.inference import predict_logits
 from ..engine.mechanisms import output_entropy, participation_ratio, penultimate
 from ..engine.specs import KDWeights, ModelSpec, chain_specs
-from ..engine.stats import paired_differences
+from ..engine.stats import one_sided_p, paired_differences
 from .common import (
     ClaimResult,
     Plan,
     generation_name,
     kd_weights,
+    seed_blocks,
     settings_and_seeds,
     teacher_spec,
 )
@@ -45,19 +51,25 @@ from .runner import Study
 WITH_LABELS, KD_ONLY, KD_ACCURATE, NO_DECAY = (
     "labels + KD", "KD only", "KD only, accurate teacher", "labels + KD, no weight decay")
 VARIANTS = (WITH_LABELS, KD_ONLY, KD_ACCURATE, NO_DECAY)
-MECHANISM = ("test_entropy", "train_entropy", "test_logit_norm", "participation_ratio")
+MECHANISM = ("test_entropy", "train_entropy", "centred_logit_norm", "participation_ratio")
 
 RULES = {"C2": (
     "the theory's predictions, per declared setting: (P2) pure self-distillation (KD only) "
     "collapses: the chain's last generation is below its teacher, and, from an accurate teacher, "
-    "below its own first student; (P2, its mechanism) over the KD-only chain the outputs' "
-    "entropy on the test set rises and the participation ratio of the penultimate features falls "
-    "from the first student to the last; (P3) without weight decay there is no gain: the first "
-    "student minus its teacher is 0 within ±equivalence_margin (two one-sided tests). Each "
-    "prediction is borne out or contradicted by one-sided t-tests (an equivalence test for the "
-    "null; a gain contradicts it), all of the page's p-values under Holm's correction at a "
-    "family-wise 5%. C2 holds (a contradicting example) if some prediction is contradicted; "
-    "fails if every prediction is borne out, the null included; inconclusive otherwise")}
+    "below its own first student (tested only if that chain's first student is more accurate "
+    "than the plain KD-only chain's, one-sided 5%: else the accurate-teacher control failed and "
+    "the prediction is untestable here); (P2, its mechanism) over the KD-only chain, from the "
+    "first student to the last, the outputs' entropy on the test set rises, the mean norm of the "
+    "centred logits falls and the participation ratio of the penultimate features falls; (P3) "
+    "weight decay is what self-distillation amplifies: the first student's gain with weight decay "
+    "exceeds its gain without (the interaction, above 0), and without weight decay there is no "
+    "gain (0 within ±equivalence_margin, two one-sided tests; a gain contradicts it); both tested "
+    "only where the first students with weight decay fit at least converged_train_acc of their "
+    "training images (else untestable here). Each prediction is borne out or contradicted by "
+    "one-sided t-tests, all of the page's p-values under Holm's correction at a family-wise 5%, "
+    "a rejection deciding only if the discovery and replication blocks of seeds both agree with "
+    "it. C2 holds (a contradicting example) if some prediction is contradicted; fails if every "
+    "testable prediction is borne out, the nulls included; inconclusive otherwise")}
 
 
 class Config(ChainsConfig):
@@ -81,9 +93,13 @@ class Config(ChainsConfig):
     accurate_subset: int = Field(2000, ge=0, description="training images of the accurate "
                                  "teacher of the fourth chain (0: all of them)")
     accurate_epochs: int = Field(12, ge=1, description="epochs of the accurate teacher")
-    equivalence_margin: float = Field(3.0, gt=0.0, description="(P3) the first student without "
-                                      "weight decay counts as no better and no worse than its "
-                                      "teacher within ± this many points")
+    equivalence_margin: float = Field(1.0, gt=0.0, le=1.0, description="(P3) the first student "
+                                      "without weight decay counts as no better and no worse "
+                                      "than its teacher within ± this many points (at most 1: a "
+                                      "wider margin would call a real gain none)")
+    converged_train_acc: float = Field(99.0, ge=0.0, le=100.0, description="(P3) tested only if "
+                                       "the first students with weight decay reach this mean "
+                                       "accuracy (%) on their own training images")
 
     @model_validator(mode="after")
     def _variants_differ(self) -> "Config":
@@ -196,13 +212,15 @@ def plan(config: Config) -> Plan:
 
 def mechanism(study: Study, spec: ModelSpec, on: ModelSpec) -> dict[str, float]:
     """The theory's mechanism in one model (``spec``'s) on ``on``'s data: output entropy on the
-    training and test sets, the mean logit norm and the participation ratio of the penultimate
+    training and test sets, the mean norm of the centred logits and the participation ratio of
+    the penultimate
     features on the test set."""
     model, data = study[spec].model, study.lab.data(on)
     features, test = penultimate(model, data.test_x, study.lab.speed.eval_batch)
     train = predict_logits(model, data.train_x, study.lab.speed.eval_batch)
+    centred = test - test.mean(dim=1, keepdim=True)  # a constant shift changes no prediction
     return {"test_entropy": output_entropy(test), "train_entropy": output_entropy(train),
-            "test_logit_norm": float(test.norm(dim=1).mean()),
+            "centred_logit_norm": float(centred.norm(dim=1).mean()),
             "participation_ratio": participation_ratio(features)}
 
 
@@ -210,13 +228,15 @@ def analyse(config: Config, study: Study) -> Result:
     rows = []
     for name, variant, chain in _chains(config):
         on = chain[-1]  # every model of a chain is read on its students' data
-        rows += [{**study.row(spec, setting=name, variant=variant), **mechanism(study, spec, on)}
-                 for spec in chain]
+        block = seed_blocks(dict(config.declared())[name])[chain[0].seed]
+        rows += [{**study.row(spec, setting=name, variant=variant, block=block),
+                  **mechanism(study, spec, on)} for spec in chain]
     table = pd.DataFrame(rows)
     changes = accuracy_changes(table)
-    tests = judge_family(predictions(config, table))
+    check = checks(config, table)
+    tests = judge_family(predictions(config, table, check))
     return Result({"C2": c2_verdict(tests)}, kernel=kernel_study(config), table=table,
-                  changes=changes, tests=tests)
+                  changes=changes, checks=check, tests=tests)
 
 
 def accuracy_changes(table: pd.DataFrame) -> pd.DataFrame:
@@ -242,31 +262,66 @@ def accuracy_changes(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _differences(table: pd.DataFrame, setting: str, variant: str, column: str,
-                 late: int, early: int) -> tuple[float, ...]:
+                 late: int, early: int) -> pd.Series:
     """Per seed, ``column`` at generation ``late`` minus at ``early`` in one chain variant."""
     rows = table[(table.setting == setting) & (table.variant == variant)]
     wide = rows.pivot(index="seed", columns="generation", values=column)
-    return tuple((wide[late] - wide[early]).dropna())
+    return (wide[late] - wide[early]).dropna()
 
 
-def predictions(config: Config, table: pd.DataFrame) -> list[Prediction]:
+def checks(config: Config, table: pd.DataFrame) -> pd.DataFrame:
+    """Per declared setting, the two manipulation checks: do the first students with weight decay
+    fit their training images (P3 needs a converged student), and is the accurate chain's first
+    student more accurate than the plain KD-only chain's (one-sided t-test at 5%, paired by
+    seed)?"""
+    rows = []
+    for name, setting in config.declared():
+        own = table[(table.setting == name) & (table.generation == 1)]
+        fit = float(own[own.variant == WITH_LABELS].train_acc.mean())
+        wide = own.pivot(index="seed", columns="variant", values="test_acc")
+        better = (wide[KD_ACCURATE] - wide[KD_ONLY]).dropna().tolist()
+        p = one_sided_p(better, greater=True)
+        rows.append({"setting": name, "students_train_acc": fit,
+                     "converged": fit >= setting.converged_train_acc,
+                     "accurate_minus_plain_first_student": float(np.mean(better)),
+                     "accurate_p": p, "accurate_control": bool(p < 0.05)})
+    return pd.DataFrame(rows)
+
+
+def predictions(config: Config, table: pd.DataFrame, check: pd.DataFrame) -> list[Prediction]:
     """The page's family of predictions, per declared setting (see RULES)."""
     out = []
+    passed = check.set_index("setting")
     for name, setting in config.declared():
-        last = setting.generations
+        last, blocks = setting.generations, seed_blocks(setting)
+        own = passed.loc[name]
+
+        def p(label: str, kind: str, d: pd.Series, margin: float = 0.0, why: str = ""):
+            return Prediction(label, kind, tuple(d), margin, name,
+                              tuple(blocks[s] for s in d.index) if setting.discovery_seeds
+                              else (), why)
+
         d = lambda *args: _differences(table, name, *args)  # noqa: E731
+        unconverged = ("" if own.converged else
+                       f"the students with weight decay fit {own.students_train_acc:.1f}% of their "
+                       f"training images, below {setting.converged_train_acc:g}%")
+        interaction = d(WITH_LABELS, "test_acc", 1, 0) - d(NO_DECAY, "test_acc", 1, 0)
         out += [
-            Prediction("KD only: last generation − teacher", "below",
-                       d(KD_ONLY, "test_acc", last, 0), setting=name),
-            Prediction("KD only, accurate teacher: last generation − first student", "below",
-                       d(KD_ACCURATE, "test_acc", last, 1), setting=name),
-            Prediction("KD only: test entropy, last − first student", "above",
-                       d(KD_ONLY, "test_entropy", last, 1), setting=name),
-            Prediction("KD only: participation ratio, last − first student", "below",
-                       d(KD_ONLY, "participation_ratio", last, 1), setting=name),
-            Prediction("no weight decay: first student − teacher", "null",
-                       d(NO_DECAY, "test_acc", 1, 0), setting.equivalence_margin,
-                       setting=name)]
+            p("KD only: last generation − teacher", "below", d(KD_ONLY, "test_acc", last, 0)),
+            p("KD only, accurate teacher: last generation − first student", "below",
+              d(KD_ACCURATE, "test_acc", last, 1),
+              why="" if own.accurate_control else "the accurate teacher's first student is not "
+              "shown more accurate than the plain chain's: the control failed"),
+            p("KD only: test entropy, last − first student", "above",
+              d(KD_ONLY, "test_entropy", last, 1)),
+            p("KD only: centred logit norm, last − first student", "below",
+              d(KD_ONLY, "centred_logit_norm", last, 1)),
+            p("KD only: participation ratio, last − first student", "below",
+              d(KD_ONLY, "participation_ratio", last, 1)),
+            p("gain with weight decay − gain without", "above", interaction.dropna(),
+              why=unconverged),
+            p("no weight decay: first student − teacher", "null", d(NO_DECAY, "test_acc", 1, 0),
+              setting.equivalence_margin, why=unconverged)]
     return out
 
 
@@ -275,6 +330,7 @@ class Result(ClaimResult):
     kernel: KernelStudy
     table: pd.DataFrame  # one row per trained model, with its mechanism measures
     changes: pd.DataFrame  # per setting, variant and generation: paired change over the teacher
+    checks: pd.DataFrame  # per setting: the students' fit and the accurate-teacher control
     tests: pd.DataFrame  # the family of predictions, each with its outcome
 
     def accuracy_table(self) -> pd.DataFrame:
@@ -314,13 +370,21 @@ class Result(ClaimResult):
         are glued where the page shows it)."""
         readings = "; ".join(f"{r.prediction} ({r.setting}): {r.mean:+.3g} [{r.ci_low:+.3g}, "
                              f"{r.ci_high:+.3g}], {r.outcome}" for r in self.tests.itertuples())
-        return {"c2_predictions": readings}
+        checks = "; ".join(
+            f"{r.setting}: the first students with weight decay fit {r.students_train_acc:.1f}% "
+            f"of their training images, so P3 is "
+            f"{'testable' if r.converged else 'untestable here'}; the accurate teacher's first "
+            f"student minus the plain teacher's {r.accurate_minus_plain_first_student:+.2f} pp "
+            f"(one-sided p = {r.accurate_p:.3f}): the control "
+            f"{'worked' if r.accurate_control else 'failed'}" for r in self.checks.itertuples())
+        return {"c2_predictions": readings, "c2_checks": checks}
 
     def numbers(self, claim: str = "C2") -> dict[str, Any]:
-        columns = ["setting", "variant", "seed", "generation", "test_acc", "train_acc",
+        columns = ["setting", "variant", "seed", "block", "generation", "test_acc", "train_acc",
                    "test_loss", "train_loss", *MECHANISM]
         return {"headline": self.headline(),
                 "tests": self.tests.round(6).to_dict(orient="records"),
+                "checks": self.checks.round(4).to_dict(orient="records"),
                 "changes": self.changes.round(4).to_dict(orient="records"),
                 "kernel": self.kernel.numbers(),
                 "models": self.table[columns].round(6).to_dict(orient="records")}

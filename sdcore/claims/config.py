@@ -20,6 +20,9 @@ from ..engine.models import MODEL_NAMES, check_model
 from ..engine.named_models import NAMED_FORMS, check_named, is_named
 from ..engine.specs import AVERAGES
 
+MEASURABLE = ("teacher", "student 1", "label-smoothing student", "class-mean student",
+              "shuffled-teacher student", "long teacher", "SAM teacher",
+              "student of SAM")  # C1's roles the flatness pages may measure (claims.roles)
 DATASETS = ("synthetic", "multiview:<views>[:<feature noise>]", "fashion-mnist", "cifar10",
             "cifar100", "imagefolder:<path>")
 Average = Literal[AVERAGES]  # type: ignore[valid-type]
@@ -343,6 +346,13 @@ class FlatnessConfig(ChainsConfig):
                                 "declared setting (0: every seed)")
     measured_settings: list[str] = Field([], description="measure the models of these declared "
                                          "settings (names; empty: every declared setting)")
+    roles: list[str] = Field(["teacher", "student 1"], description="C1's roles measured per "
+                             "seed (teacher and student 1 always): " + ", ".join(MEASURABLE))
+    sam_rho: float = Field(0.0, ge=0.0, le=10.0, description="sharpness-aware minimization's "
+                           "radius for the SAM teacher of C4's intervention (needed by the "
+                           "roles 'SAM teacher' and 'student of SAM'; 0: no SAM arm)")
+    equivalence_margin: float = Field(0.5, gt=0.0, le=100.0, description="a role's gain counts "
+                                      "as none within ± this many points (two one-sided tests)")
 
     @model_validator(mode="after")
     def _measured_settings_declared(self) -> "FlatnessConfig":
@@ -351,4 +361,16 @@ class FlatnessConfig(ChainsConfig):
         if unknown:
             raise ValueError(f"parameter 'measured_settings': {', '.join(map(repr, unknown))} "
                              f"not declared; declared: {', '.join(names)}")
+        return self
+
+    @model_validator(mode="after")
+    def _roles(self) -> "FlatnessConfig":
+        unknown = [r for r in self.roles if r not in MEASURABLE]
+        if unknown or not {"teacher", "student 1"} <= set(self.roles):
+            raise ValueError(f"parameter 'roles': {', '.join(map(repr, unknown)) or 'a list'} "
+                             f"{'unknown' if unknown else 'without teacher and student 1'}; "
+                             f"allowed: {', '.join(MEASURABLE)}, teacher and student 1 among "
+                             "them")
+        if not self.sam_rho and {"SAM teacher", "student of SAM"} & set(self.roles):
+            raise ValueError("parameter 'roles': the SAM roles need sam_rho > 0")
         return self

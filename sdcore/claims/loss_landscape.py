@@ -1,7 +1,9 @@
 """Claims C3 and C4 by the loss landscape, with measures that rescaling the weights cannot change.
 
-The models are C1's teachers and first students (``flatness.measured_chains``), from the run
-store. On a fixed sample of training images (no augmentation, eval-mode BatchNorm), per model:
+The models are C1's, by role (``flatness.measured_models``: the teacher, the distilled student,
+the label-smoothing and knowledge-control students, the long teacher, and with ``sam_rho`` a
+teacher trained by sharpness-aware minimization and its student), from the run store. On a fixed
+sample of each seed's training images (no augmentation, eval-mode BatchNorm), per model:
 
 - the rise of the training loss and of the 0–1 training error at each of ``radii`` along
   ``directions`` filter-normalized random directions (Li et al. 2018; both signs averaged), read
@@ -16,11 +18,12 @@ store. On a fixed sample of training images (no augmentation, eval-mode BatchNor
   raises the training error by ``sigma_target`` points (``engine.sharpness.sigma_flatness``),
   judged (larger is flatter);
 - the confounds (``engine.measures.saturation``): the sample's loss (the landscapes' base),
-  confidence and logit norm, and the weights' norms.
+  confidence and logit norm, and the weights' norms; and the model's own training objective.
 
 Every judged measure is invariant to rescaling a layer's weights through BatchNorm (a test checks
-it). Beside them, a 2D surface of the first seed's teacher and student and the straight line from
-each teacher to its student. Cost per model: directions × (line_points + 2 × radii) forward
+it). C3 reads the distilled student against its teacher; C4 reads every role by contrast and
+reports the SAM arm (``flatness``). Beside them, a 2D surface of the first seed's teacher and
+student and the straight line from each teacher to its student. Cost per model: directions × (line_points + 2 × radii) forward
 passes, adaptive_steps + 1 forward-backward and adaptive_draws forward passes, and
 (sigma_iterations + 1) × sigma_draws forward passes, over ``landscape_samples`` images; then
 2 × plane_points² + seeds × interpolation_points.
@@ -40,25 +43,21 @@ from torch import Tensor
 from ..engine import landscape
 from ..engine.measures import each, random_lines, rises_at, saturation
 from ..engine.sharpness import Sample, adaptive_average, adaptive_worst, sigma_flatness
-from .common import ClaimResult, Plan, generation_name
+from ..engine.stats import rank_bootstrap
+from .common import ClaimResult, Plan
 from .config import FlatnessConfig
-from .flatness import C4_RULE, FlatnessAnalysis, Measure, measured_chains
+from .flatness import C3_RULE, C4_RULE, FlatnessAnalysis, Measure, measured_models
+from .roles import STUDENT, TEACHER
 from .runner import Study
 
 RULES = {
-    "C3": ("per measured setting, the first student's paired change (student − its teacher, by "
-           "seed) in four measures that rescaling weights through BatchNorm cannot change — the "
-           "worst-case adaptive sharpness at adaptive_rho and the average-case one at "
-           "average_rho, the σ-flatness "
-           "(larger is flatter) and the loss rise at sharpness_radius along filter-normalized "
-           "random directions — each tested by a t-test with Holm's correction over every "
-           "(measure, setting) test at a family-wise 5%: holds if every test says the student is "
-           "flatter; fails if some says sharper and none flatter; mixed if some say each; "
-           "inconclusive otherwise. The other radii and the error rises are reported, not "
-           "judged"),
+    "C3": C3_RULE + ". Here the judged measures are the worst-case adaptive sharpness at "
+          "adaptive_rho and the average-case one at average_rho, the σ-flatness (larger is "
+          "flatter) and the loss rise at sharpness_radius along filter-normalized random "
+          "directions; the other radii and the error rises are reported, not judged",
     "C4": C4_RULE}
 CONFOUNDS = ["train_loss", "test_loss", "sample_nll", "sample_confidence", "sample_logit_norm",
-             "weight_norm", "kernel_norm"]
+             "weight_norm", "kernel_norm", "own_objective"]
 
 
 def rise_column(kind: str, radius: float) -> str:
@@ -130,7 +129,7 @@ class Config(FlatnessConfig):
 
 
 def plan(config: Config) -> Plan:
-    return [chain[:2] for _, chain in measured_chains(config)]  # C1's teachers and students
+    return [[m.spec] for m in measured_models(config)]  # C1's models, by role
 
 
 def measure_model(model: nn.Module, x: Tensor, y: Tensor,
@@ -155,42 +154,52 @@ def measure_model(model: nn.Module, x: Tensor, y: Tensor,
 
 
 def analyse(config: Config, study: Study) -> Result:
-    chains = [(name, chain[:2]) for name, chain in measured_chains(config)]
-    samples = {}  # the landscape sample of each setting, taken once
+    models = measured_models(config)
+    samples = {}  # the landscape sample of each seed, taken once (its roles share the images)
 
-    def sample(name, spec):
-        if name not in samples:
-            samples[name] = study.lab.training_sample(spec, config.landscape_samples)
-        return samples[name]
+    def sample(m):
+        if (m.setting, m.seed) not in samples:
+            samples[(m.setting, m.seed)] = study.lab.training_sample(m.spec,
+                                                                     config.landscape_samples)
+        return samples[(m.setting, m.seed)]
 
-    named = [(name, spec) for name, chain in chains for spec in chain]
-    measured = each(named, lambda item: measure_model(study[item[1]].model, *sample(*item),
-                                                      config), "landscapes")
-    lines = {(name, s.seed, s.generation): curves
-             for (name, s), (curves, _) in zip(named, measured)}
-    table = pd.DataFrame([{**study.row(s, setting=name), **row}
-                          for (name, s), (_, row) in zip(named, measured)])
+    def measure(m):
+        curves, row = measure_model(study[m.spec].model, *sample(m), config)
+        row["own_objective"] = study.lab.objective(m.spec, study[m.spec].model, *sample(m))
+        return curves, row
+
+    measured = each(models, measure, "landscapes")
+    lines = {(m.setting, m.seed, m.role): curves for m, (curves, _) in zip(models, measured)}
+    table = pd.DataFrame([{**study.row(m.spec, setting=m.setting, role=m.role), **row}
+                          for m, (_, row) in zip(models, measured)])
+    pairs = {(m.setting, m.seed): {n.role: n for n in models
+                                   if (n.setting, n.seed) == (m.setting, m.seed)}
+             for m in models}
     ts = np.linspace(-config.interpolation_margin, 1 + config.interpolation_margin,
                      config.interpolation_points)
-    interpolations = {(name, c[0].seed): landscape.interpolation(
-        study[c[0]].model, study[c[1]].model, ts, *sample(name, c[0])) for name, c in chains}
+    interpolations = {key: landscape.interpolation(
+        study[own[TEACHER].spec].model, study[own[STUDENT].spec].model, ts, *sample(own[TEACHER]))
+        for key, own in pairs.items()}
     grid = np.linspace(-config.plane_radius, config.plane_radius, config.plane_points)
-    name, first = chains[0]
-    planes = {generation_name(s.generation): landscape.plane(
-        study[s].model, landscape.random_direction(study[s].model, config.direction_seed),
-        landscape.random_direction(study[s].model, config.direction_seed + 1), grid, grid,
-        *sample(name, s)) for s in first}
-    analysis = FlatnessAnalysis.of(table, config.measures())
+    first = pairs[next(iter(pairs))]
+    planes = {role: landscape.plane(
+        study[first[role].spec].model,
+        landscape.random_direction(study[first[role].spec].model, config.direction_seed),
+        landscape.random_direction(study[first[role].spec].model, config.direction_seed + 1),
+        grid, grid, *sample(first[role])) for role in (TEACHER, STUDENT)}
+    analysis = FlatnessAnalysis.of(table, config.measures(), config.equivalence_margin,
+                                   ("C3", "C4"))
     return Result(analysis.verdicts, table=table, lines=lines, planes=planes,
                   interpolations=interpolations, analysis=analysis, measures=config.measures(),
-                  radii=list(config.radii), classes=study.lab.data(first[0]).num_classes)
+                  radii=list(config.radii),
+                  classes=study.lab.data(first[TEACHER].spec).num_classes)
 
 
 @dataclass
 class Result(ClaimResult):
     table: pd.DataFrame  # one row per model: accuracy, measures, confounds
-    lines: dict[tuple, list[landscape.Surface]]  # (setting, seed, generation) -> curves
-    planes: dict[str, landscape.Surface]  # "teacher", "student 1" of the first chain
+    lines: dict[tuple, list[landscape.Surface]]  # (setting, seed, role) -> curves
+    planes: dict[str, landscape.Surface]  # "teacher", "student 1" of the first seed
     interpolations: dict[tuple, landscape.Surface]  # (setting, seed) -> teacher → student
     analysis: FlatnessAnalysis
     measures: list[Measure]
@@ -201,7 +210,7 @@ class Result(ClaimResult):
         return self.analysis.headline(claim)
 
     def columns(self) -> list[str]:
-        return ["setting", "seed", "generation", "test_acc", "train_acc", "gap",
+        return ["setting", "seed", "role", "test_acc", "train_acc", "gap",
                 *(m.column for m in self.measures), "sigma_bounded", *CONFOUNDS]
 
     def numbers(self, claim: str) -> dict[str, Any]:
@@ -210,12 +219,32 @@ class Result(ClaimResult):
     def measures_table(self) -> pd.DataFrame:
         return self.analysis.measures_table(self.measures)
 
+    def roles_table(self) -> pd.DataFrame:
+        """Every role's change from its teacher in every judged measure."""
+        return self.analysis.roles_table(self.measures)
+
+    def contrast_table(self) -> pd.DataFrame:
+        """C4's components: each role's gain and flattening per judged measure, the one-sided
+        p-values, the minimum detectable flattening and what each says."""
+        labels = {m.column: m.label for m in self.measures}
+        table = self.analysis.components.copy()
+        if table.empty:
+            return table
+        table["measure"] = table.measure.map(labels)
+        return table[["setting", "role", "measure", "seeds", "gain", "gain_low", "gain_high",
+                      "flattening", "p_flatter", "p_sharper", "mde_80", "reading"]].round(4)
+
+    def sam_table(self) -> pd.DataFrame:
+        """C4 by intervention: the SAM teacher against the plain one, and its student against
+        it (empty without a SAM arm)."""
+        return self.analysis.sam.round(3)
+
     def sweep_table(self) -> pd.DataFrame:
         """Means over seeds, per setting and generation, of the loss and error rises by radius,
         with the base loss: where the rise passes ln K the network is destroyed."""
         columns = ["sample_nll", *(rise_column(k, r) for k in ("loss", "error")
                                    for r in self.radii)]
-        return self.table.groupby(["setting", "generation"])[columns].mean().round(4)
+        return self.table.groupby(["setting", "role"], sort=False)[columns].mean().round(4)
 
     def texts(self) -> dict[str, str]:
         """The sentences the page's prose quotes, computed from the tables."""
@@ -229,18 +258,89 @@ class Result(ClaimResult):
                    f"never beyond ln {classes:g} = {np.log(classes):.2f} nats, a guess's")
         return {"c3_sweep": f"from a base loss of {base:.3g} nats the mean rise is "
                             + "; ".join(parts) + f": {verdict}",
-                "c3_reading": self.analysis.reading}
+                "c3_reading": self.analysis.reading, "c4_contrast": self.contrast_sentence(),
+                "c4_sam": self.sam_sentence(), "c4_discussion": self.discussion()}
+
+    def contrast_sentence(self) -> str:
+        """What C4's contrast found, per role: does it gain, and in how many judged measures is it
+        flatter, sharper or undecided."""
+        components = self.analysis.components
+        if components.empty:
+            return "no role beside the teacher was measured"
+        parts = []
+        for (setting, role), rows in components.groupby(["setting", "role"], sort=False):
+            counts = rows.reading.value_counts()
+            parts.append(f"{role} ({setting}) {'gains' if rows.gains.iloc[0] else 'does not gain'}"
+                         f" ({rows.gain.iloc[0]:+.2f} pp [{rows.gain_low.iloc[0]:+.2f}, "
+                         f"{rows.gain_high.iloc[0]:+.2f}]) and is flatter in "
+                         f"{counts.get('flatter', 0)}, sharper in {counts.get('sharper', 0)} of "
+                         f"{len(rows)} judged measures")
+        return "; ".join(parts)
+
+    def sam_sentence(self) -> str:
+        """What the SAM arm found: its accuracy against the plain teacher, its flattening, and
+        what distilling from it added."""
+        sam = self.analysis.sam
+        if sam.empty:
+            return "no SAM arm was declared (sam_rho: 0)"
+        parts = []
+        for r in sam.itertuples():
+            if r.quantity.startswith("test accuracy") or r.comparison.startswith("SAM teacher"):
+                parts.append(f"{r.comparison}, {r.quantity}: {r.difference:+.3g} [{r.ci_low:+.3g}"
+                             f", {r.ci_high:+.3g}]")
+        return "; ".join(parts)
+
+    def discussion(self) -> str:
+        """The page's closing paragraph: what the invariant measures, the contrast and the
+        intervention found, in words computed from the tables."""
+        v = self.verdicts
+        sam = self.analysis.sam
+        acc = sam[sam.quantity.str.startswith("test accuracy")] if len(sam) else sam
+        lines = [f"C3 {v['C3']} on this page: by the invariant measures, {self.analysis.reading}",
+                 f"C4 {v['C4']} by contrast: {self.contrast_sentence()}"]
+        for r in acc.itertuples():
+            verdict = ("above 0" if r.ci_low > 0 else "below 0" if r.ci_high < 0
+                       else "not told apart from 0")
+            lines.append(f"{r.comparison} in test accuracy is {verdict} ({r.difference:+.2f} pp "
+                         f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}])")
+        return "; ".join(lines) + "."
 
     def confounds_table(self) -> pd.DataFrame:
-        return self.table.groupby(["setting", "generation"])[CONFOUNDS].mean().round(4)
+        return self.table.groupby(["setting", "role"], sort=False)[CONFOUNDS].mean().round(4)
+
+
+MANY_MODELS_RULE = ("a measure tracks generalization here if its Kendall τ with the "
+                    "generalization gap and its partial τ given the training loss both have a 95% "
+                    "bootstrap interval (resampling a teacher with its students) that excludes 0")
 
 
 def many_models_table(study: dict[str, Any] | list) -> pd.DataFrame:
-    """The many-model study's Kendall τ of each measure with the generalization gap, or a note
-    that it has not run."""
+    """The many-model study, a declared test (``MANY_MODELS_RULE``): each measure's Kendall τ
+    with the generalization gap and its partial τ given the training loss, with 95% bootstrap
+    intervals, and whether it tracks the gap; or a note that the study has not run."""
     if not study:
         return pd.DataFrame({"note": ["no many-model study: run python "
                                       "experiments/many_models_flatness.py"]})
-    taus = pd.DataFrame(study["taus"]).set_index("label")
-    taus["resolved"] = (taus.ci_low > 0) | (taus.ci_high < 0)
-    return taus[["models", "tau", "ci_low", "ci_high", "resolved"]].round(3)
+    models = pd.DataFrame(study["models"])
+    rows = []
+    for t in study["taus"]:
+        column = t["measure"]
+        partial = (rank_bootstrap(models[column], models.gap, models.family, method="kendall",
+                                  given=models.train_loss) if column != "train_loss"
+                   else (np.nan, np.nan, np.nan))
+        tracks = ((t["ci_low"] > 0 or t["ci_high"] < 0)
+                  and (partial[1] > 0 or partial[2] < 0 or column == "train_loss"))
+        rows.append({"measure": t["label"], "models": t["models"], "tau": t["tau"],
+                     "ci_low": t["ci_low"], "ci_high": t["ci_high"], "partial_tau": partial[0],
+                     "partial_low": partial[1], "partial_high": partial[2], "tracks": tracks})
+    return pd.DataFrame(rows).set_index("measure").round(3)
+
+
+def many_models_sentence(table: pd.DataFrame) -> str:
+    """Which measures track generalization in the many-model study, computed from its table."""
+    if "tracks" not in table:
+        return "the many-model study has not been run"
+    tracking = [m for m, row in table.iterrows() if row.tracks]
+    return (f"over {int(table.models.max())} models, {len(tracking)} of {len(table)} measures "
+            f"track the generalization gap by the declared rule: "
+            f"{', '.join(tracking) if tracking else 'none'}")

@@ -35,7 +35,9 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
-from ..engine.specs import ModelSpec, chain_specs
+from ..engine.specs import ModelSpec
+from . import roles
+from .roles import CLASS_MEAN, KNOWLEDGE, LONG, SHUFFLED, SMOOTHED, STUDENT, long_teacher
 from ..engine.stats import (
     equivalence,
     holm,
@@ -47,14 +49,7 @@ from ..engine.stats import (
     t_interval,
     t_test_p,
 )
-from .common import (
-    ClaimResult,
-    Plan,
-    generation_name,
-    kd_weights,
-    seed_blocks,
-    teacher_spec,
-)
+from .common import ClaimResult, Plan, generation_name, seed_blocks, teacher_spec
 from .config import ChainsConfig
 from .runner import Study
 
@@ -73,10 +68,7 @@ RULES = {"C1": (
     "many in-scope settings the student was decided better). Controls, the blocks' own numbers "
     "and later generations are reported beside the verdict and do not enter it")}
 
-STUDENT, SMOOTHED, LONG, ENSEMBLE = ("student 1", "label-smoothing student", "long teacher",
-                                     "ensemble")
-CLASS_MEAN, SHUFFLED = "class-mean student", "shuffled-teacher student"
-KNOWLEDGE = {CLASS_MEAN: "class-mean teacher", SHUFFLED: "shuffled teacher"}  # role: targets
+ENSEMBLE = "ensemble"
 MAIN = "student − teacher"
 # name: (model, baseline, what it says if the difference is above 0, below 0, equivalent to 0
 # within equivalence_margin, or none of these)
@@ -172,26 +164,8 @@ class Config(ChainsConfig):
 
 
 def seed_specs(setting: Config, seed: int, knowledge: bool = False) -> dict[str, ModelSpec]:
-    """Every trained role of a declared setting at ``seed``: the teacher, its students by
-    generation, the label-smoothing student, the long teacher and, with ``knowledge``, the two
-    knowledge-control students."""
-    kd = kd_weights(setting)
-    chain = chain_specs(teacher_spec(setting, seed), setting.generations, kd)
-    teacher = chain[0]
-    specs = {generation_name(spec.generation): spec for spec in chain}
-    specs[SMOOTHED] = teacher.student(teacher.key, dataclasses.replace(
-        kd, targets="label smoothing"))  # same generation: the student's initialization
-    if knowledge:
-        for role, targets in KNOWLEDGE.items():
-            specs[role] = teacher.student(teacher.key, dataclasses.replace(kd, targets=targets))
-    specs[LONG] = long_teacher(teacher)
-    return specs
-
-
-def long_teacher(teacher: ModelSpec) -> ModelSpec:
-    """The teacher trained twice as long (the teacher's initialization, data and order)."""
-    return dataclasses.replace(teacher, recipe=dataclasses.replace(
-        teacher.recipe, epochs=2 * teacher.recipe.epochs))
+    """Every trained role of a declared setting at ``seed`` (``roles.seed_specs``)."""
+    return roles.seed_specs(setting, seed, setting.generations, knowledge)
 
 
 def judged(config: Config) -> list[tuple[str, Config, int, str]]:

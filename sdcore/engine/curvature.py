@@ -10,6 +10,8 @@ is built once and kept (``keep_graph``): each HVP then costs about one backward 
   m iterations cost m HVPs and O(m·n) memory for the Krylov basis.
 - ``trace``: Hutchinson's (1989) estimator with Rademacher probes and its standard error;
   optionally the top-k eigenspace is deflated (its trace taken exactly, Hutchinson on the rest).
+- ``adaptive_trace``: the same for tr(diag|w| · H · diag|w|), which rescaling a layer's weights
+  cannot change; one HVP per probe.
 - ``density``: stochastic Lanczos quadrature (Ubaru et al. 2017; Ghorbani et al. 2019; Yao et
   al. 2020), ``runs × iterations`` HVPs, with Gaussian broadening on a grid.
 """
@@ -340,6 +342,26 @@ class Hessian:
                 break
         return TraceEstimate(value=value, stderr=stderr, probes=len(samples),
                              matvecs=self.matvecs - start)
+
+    def adaptive_trace(self, probes: int = 30, *, seed: int = 0, batch: int = 10
+                       ) -> TraceEstimate:
+        """Hutchinson's estimate of tr(D H D) with D = diag(|w|), the weights' magnitudes: the
+        trace of the Hessian in the coordinates u of w = |w₀| ⊙ u. Rescaling a layer's weights by
+        c (say before BatchNorm, which undoes it) scales its Hessian block by 1/c² and D by c,
+        so the measure does not change, where tr(H) does (Kwon et al. 2021's adaptive view of
+        Dinh et al. 2017). ``probes`` HVPs, ``batch`` sharing each pass; no deflation."""
+        if probes < 2:
+            raise CurvatureError(f"probes={probes}: a standard error needs at least 2")
+        start = self.matvecs
+        scale = torch.cat([p.detach().abs().reshape(-1) for p in self.params])
+        gen = torch.Generator().manual_seed(seed)
+        samples = torch.empty(0, dtype=torch.float64)
+        while len(samples) < probes:
+            v = self._random(gen, min(batch, probes - len(samples)), True) * scale
+            quad = (v * self.hvp_many(v)).sum(1).to("cpu", torch.float64)
+            samples = torch.cat([samples, quad])
+        return TraceEstimate(value=float(samples.mean()), stderr=_stderr(samples),
+                             probes=len(samples), matvecs=self.matvecs - start)
 
     def density(self, iterations: int = 100, runs: int = 1, *, sigma: float | None = None,
                 grid: int | Tensor = 1000, seed: int = 0) -> SpectralDensity:

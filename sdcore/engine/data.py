@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 GENERATED_SIDE = 16  # the side of the synthetic and multi-view images
+MULTIVIEW_POOL = 8000  # generated multi-view training images, for subsets drawn per seed
 SIDES = {"synthetic": GENERATED_SIDE, "fashion-mnist": 28, "cifar10": 32, "cifar100": 32}
 SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_FILES = {
@@ -436,7 +437,7 @@ def load_full(name: str, root: str | Path, download: bool = True,
         return make_synthetic()
     if name.startswith("multiview:"):
         views, _, feature_noise = name.split(":", 1)[1].partition(":")
-        return make_multiview(int(views), float(feature_noise or 0.3))
+        return make_multiview(int(views), float(feature_noise or 0.3), n_train=MULTIVIEW_POOL)
     if name == "fashion-mnist":
         return load_fashion_mnist(root, download)
     if name in CIFAR:

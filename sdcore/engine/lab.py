@@ -32,7 +32,7 @@ from .distill import (
     shuffled_targets,
     smoothing_epsilon,
 )
-from .inference import as_input, predict_logits
+from .inference import as_input, eval_mode, predict_logits
 from .models import build_model, memory_format
 from .progress import Progress
 from .specs import ModelSpec, ensemble_key, ensemble_members
@@ -228,6 +228,17 @@ class Lab:
         return distillation_loss(compiled(teacher.model, spec.recipe.compile), spec.kd,
                                  None if spec.recipe.augment else data.train_x,
                                  self.speed.eval_batch, spec.recipe.precision), {}
+
+    def objective(self, spec: ModelSpec, model: nn.Module, x: torch.Tensor,
+                  y: torch.Tensor) -> float:
+        """The mean training objective of ``model`` (``spec``'s, trained or loaded) on the first
+        ``len(y)`` training images ``x``: cross-entropy for a teacher, for a student its own loss
+        (its weights, temperature and soft targets, as it was trained), in eval mode and fp32."""
+        loss_fn, _ = self._loss(spec, self.teacher(spec, {}))
+        idx = torch.arange(len(y), device=y.device)
+        with torch.inference_mode(), eval_mode(model):
+            logits = model(x.contiguous(memory_format=memory_format(model, x.device))).float()
+            return float(loss_fn(logits, y, x, idx))
 
     def _store(self, pending: list[tuple[ModelSpec, Trained | None]], jobs: list[Job],
                extras: list[dict], histories: list, wall_s: float) -> list[Trained]:

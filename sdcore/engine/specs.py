@@ -35,11 +35,14 @@ class Recipe:
     # weights and the losses stay fp32); "fp32": none. Either changes a model's last bits.
     precision: str = "fp32"
     compile: bool = False  # torch.compile the forward passes (TorchInductor's fused kernels)
+    sam_rho: float = 0.0  # sharpness-aware minimization's radius ρ (0: plain SGD; ``engine.sam``)
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; allowed: "
                              f"{', '.join(PRECISIONS)}")
+        if self.sam_rho < 0:
+            raise ValueError(f"sam_rho must be ≥ 0, got {self.sam_rho}")
 
     def lr_at(self, step: int, steps_per_epoch: int) -> float:
         if self.schedule == "cosine":
@@ -133,7 +136,7 @@ class ModelSpec:
 
 
 LATER_FIELDS = {"init_seed": None, "test_subset": 0, "subset_seed": 0}  # ModelSpec's, unset
-LATER_RECIPE_FIELDS = {"precision": "fp32", "compile": False}  # Recipe's, likewise
+LATER_RECIPE_FIELDS = {"precision": "fp32", "compile": False, "sam_rho": 0.0}  # Recipe's
 
 
 def ensemble_key(keys: list[str], average: str) -> str:

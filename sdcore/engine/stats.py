@@ -9,7 +9,9 @@ the mean difference over seeds with a Student-t interval (``scipy.stats``); ``th
 intervals into a verdict; ``no_better`` and ``equivalence`` test a difference against a stated
 margin (a one-sided bound, and two one-sided tests); ``holm`` corrects a family of p-values;
 ``minimum_detectable_effect`` is the smallest mean difference a paired t-test detects with 80%
-power (noncentral t), ``seeds_for`` the seeds that bring it down to a given effect; ``rank_bootstrap`` gives a rank correlation with an interval that resamples clusters.
+power (noncentral t), ``seeds_for`` the seeds that bring it down to a given effect;
+``partial_kendall`` is Kendall's τ given a third variable; ``rank_bootstrap`` gives a rank
+correlation (or a partial one) with an interval that resamples clusters.
 Cost: trivial (2,000 resamples per bootstrap).
 """
 
@@ -83,28 +85,49 @@ def three_way(lows: Sequence[float], highs: Sequence[float], sign: int = 1,
     return "holds" if claimed.any() else "fails" if against.all() else "inconclusive"
 
 
+def partial_kendall(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
+    """Kendall's τ of ``x`` and ``y`` given ``z``: (τxy − τxz·τyz) / √((1 − τxz²)(1 − τyz²))
+    (Kendall 1942), what is left of their association once each is read against ``z``."""
+    xy, xz, yz = (float(stats.kendalltau(a, b).statistic) for a, b in ((x, y), (x, z), (y, z)))
+    denominator = math.sqrt(max(0.0, (1 - xz ** 2) * (1 - yz ** 2)))
+    return (xy - xz * yz) / denominator if denominator > 0 else math.nan
+
+
 def rank_bootstrap(x: Sequence[float], y: Sequence[float], clusters: Sequence | None = None,
                    level: float = 0.95, method: str = "spearman", resamples: int = 2000,
-                   seed: int = 0) -> tuple[float, float, float]:
-    """A rank correlation of ``x`` and ``y`` (Spearman's ρ or Kendall's τ) with a percentile
-    bootstrap interval at ``level``. The bootstrap resamples ``clusters`` (say the seeds, whose
-    teacher and student are not independent points), each with all its points, or the points
-    themselves. (nan, nan) when too few resamples vary."""
+                   seed: int = 0, given: Sequence[float] | None = None
+                   ) -> tuple[float, float, float]:
+    """A rank correlation of ``x`` and ``y`` (Spearman's ρ or Kendall's τ; with ``given``, the
+    partial Kendall τ given it) with a percentile bootstrap interval at ``level``. The bootstrap
+    resamples ``clusters`` (say the seeds, whose teacher and student are not independent
+    points), each with all its points, or the points themselves. (nan, nan) when too few
+    resamples vary."""
     if method not in ("spearman", "kendall"):
         raise ValueError(f"method must be spearman or kendall, got {method!r}")
-    correlate = stats.spearmanr if method == "spearman" else stats.kendalltau
+    if given is not None and method != "kendall":
+        raise ValueError("a partial correlation (given) is Kendall's τ here")
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    z = None if given is None else np.asarray(given, dtype=float)
     if len(np.unique(x)) < 2 or len(np.unique(y)) < 2:
         return math.nan, math.nan, math.nan  # a constant has no rank correlation
+    correlate = stats.spearmanr if method == "spearman" else stats.kendalltau
+
+    def statistic(idx: np.ndarray) -> float:
+        if z is not None:
+            return partial_kendall(x[idx], y[idx], z[idx])
+        return float(correlate(x[idx], y[idx]).statistic)
+
     groups = np.arange(len(x)) if clusters is None else np.asarray(clusters)
     members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
-    estimate = float(correlate(x, y).statistic)
+    estimate = statistic(np.arange(len(x)))
     rng = np.random.default_rng(seed)
     boot = []
     for _ in range(resamples):
         idx = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
         if len(np.unique(x[idx])) > 1 and len(np.unique(y[idx])) > 1:
-            boot.append(correlate(x[idx], y[idx]).statistic)
+            value = statistic(idx)
+            if not math.isnan(value):
+                boot.append(value)
     if len(boot) < resamples / 2:
         return estimate, math.nan, math.nan
     tail = 100 * (1 - level) / 2

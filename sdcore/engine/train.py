@@ -14,7 +14,8 @@ fp32; a CPU without native bf16 warns once, ``hardware``) and whether each forwa
 ``torch.compile``d (TorchInductor fuses BatchNorm, ReLU and residual adds; on CUDA before the
 graph capture). Models and inputs are channels_last where safe (``models.memory_format``).
 Cost: epochs × N forward-backward passes per model (plus a teacher forward per batch when
-distilling online); ``benchmarks/cpu_step.py`` gives a step's time in each precision.
+distilling online; twice that with sharpness-aware minimization, ``engine.sam``);
+``benchmarks/cpu_step.py`` gives a step's time in each precision.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .hardware import warn_without_native_bf16
 from .inference import as_input, autocast
 from .models import memory_format
 from .progress import Progress
+from .sam import sharpness_aware_gradients
 from .specs import Recipe
 from .speed import PLAIN, Speed, compiled, cudnn_benchmark, on_device
 from .store import atomic_torch_save
@@ -181,12 +183,18 @@ class _Run:
     def stream_context(self):
         return torch.cuda.stream(self.stream) if self.stream is not None else nullcontext()
 
-    def _train_batch(self, inputs: Tensor, y: Tensor, idx: Tensor) -> None:
+    def _loss(self, inputs: Tensor, y: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
         with autocast(self.device, self.recipe.precision, cache=not self.graphed):
             logits = self.forward(inputs)
-            loss = self.job.loss_fn(logits.float(), y, inputs, idx)
+            return logits, self.job.loss_fn(logits.float(), y, inputs, idx)
+
+    def _train_batch(self, inputs: Tensor, y: Tensor, idx: Tensor) -> None:
+        logits, loss = self._loss(inputs, y, idx)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.recipe.sam_rho:
+            sharpness_aware_gradients(self.model, lambda: self._loss(inputs, y, idx)[1],
+                                      self.recipe.sam_rho)
         self.optimizer.step()
         self.loss_sum += loss.detach()
         self.correct += (logits.argmax(1) == y).sum()

@@ -10,8 +10,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..claims.common import generation_name
+from ..claims.student_beats_teacher import ROLES as C1_ROLES
 from ..engine.stats import mean_ci
+
+
+ROLE_ORDER = [*(r for r in C1_ROLES if r != "ensemble"), "SAM teacher", "student of SAM"]
 
 
 def note(text: str) -> Figure:
@@ -45,29 +48,32 @@ def exploration(records: list[dict]) -> Figure:
     return fig
 
 
-def _by_generation(ax, rows: pd.DataFrame, column: str, label: str) -> None:
-    """Seeds as points joined by a line, generation means with 95% intervals."""
-    for seed, chain in rows.groupby("seed"):
-        chain = chain.sort_values("generation")
-        ax.plot(chain.generation, chain[column], "o-", color="0.6", alpha=0.6, lw=1, ms=4)
-    for g, values in rows.groupby("generation")[column]:
-        mean, lo, hi = mean_ci(values.tolist())
-        ax.errorbar(g, mean, yerr=_error(lo, mean, hi), fmt="D", color="C0", capsize=5, ms=7)
-    generations = sorted(rows.generation.unique())
-    ax.set_xticks(generations, [generation_name(g) for g in generations])
-    ax.set_ylabel(label)
+def _roles_in(table: pd.DataFrame) -> list[str]:
+    """The table's roles, in C1's order (``claims.roles``), others after."""
+    order = [r for r in ROLE_ORDER if r in set(table.role)]
+    return order + sorted(set(table.role) - set(order))
 
 
-def by_generation(table: pd.DataFrame, columns: dict[str, str]) -> Figure:
-    """Each of ``columns`` (column: label) for every model by generation, per setting: seeds as
-    grey lines, means with 95% intervals."""
+def by_role(table: pd.DataFrame, columns: dict[str, str]) -> Figure:
+    """Each of ``columns`` (column: label) for every measured model by role, per setting: each
+    seed's models as a grey line, each role's mean with its 95% interval."""
     settings = list(table.setting.unique())
     fig, axes = plt.subplots(len(settings), len(columns),
-                             figsize=(3.6 * len(columns), 3.2 * len(settings)), squeeze=False)
+                             figsize=(3.8 * len(columns), 3.4 * len(settings)), squeeze=False)
     for setting, row in zip(settings, axes):
         rows = table[table.setting == setting]
         for (column, label), ax in zip(columns.items(), row):
-            _by_generation(ax, rows, column, label)
+            present = [r for r in _roles_in(rows) if rows[rows.role == r][column].notna().any()]
+            wide = rows.pivot(index="seed", columns="role", values=column)[present]
+            for _, seed_row in wide.iterrows():
+                ax.plot(range(len(present)), seed_row.values, "o-", color="0.6", alpha=0.5,
+                        lw=1, ms=3)
+            for i, role in enumerate(present):
+                mean, lo, hi = mean_ci(wide[role].dropna().tolist())
+                ax.errorbar(i, mean, yerr=_error(lo, mean, hi), fmt="D", color="C0", capsize=4)
+            ax.set_xticks(range(len(present)), [r.replace(" ", "\n", 1) for r in present],
+                          fontsize=7)
+            ax.set_ylabel(label)
             ax.set_title(f"{setting} (grey: seeds)" if ax is row[0] else "", fontsize=9)
     fig.tight_layout()
     return fig
@@ -82,8 +88,7 @@ def spectral_densities(densities: dict) -> Figure:
     for (setting, seed), ax in zip(chains, axes[0]):
         for key in sorted(k for k in densities if k[:2] == (setting, seed)):
             d = densities[key]
-            ax.semilogy(d.grid.numpy(), d.values.numpy() + 1e-7, label=generation_name(key[2]),
-                        lw=1.2)
+            ax.semilogy(d.grid.numpy(), d.values.numpy() + 1e-7, label=key[2], lw=1.2)
         ax.set_xlabel("eigenvalue")
         ax.set_ylabel("density")
         ax.set_ylim(bottom=1e-6)
@@ -100,8 +105,9 @@ def flatness_scatter(table: pd.DataFrame, measures: dict[str, str],
     fig, axes = plt.subplots(len(measures), 2, figsize=(10, 3.4 * len(measures)), squeeze=False)
     for (measure, label), row in zip(measures.items(), axes):
         for (target, target_label), ax in zip(targets.items(), row):
-            for g, group in table.groupby("generation"):
-                ax.scatter(group[measure], group[target], s=25, label=generation_name(g))
+            for role in _roles_in(table):
+                group = table[table.role == role]
+                ax.scatter(group[measure], group[target], s=18, label=role)
             r = correlations[(correlations.measure == measure) &
                              (correlations.target == target)].iloc[0]
             ax.set_title(f"Spearman ρ = {r.rho:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]",
@@ -114,8 +120,8 @@ def flatness_scatter(table: pd.DataFrame, measures: dict[str, str],
 
 
 def landscape_lines(lines: dict) -> Figure:
-    """1D training-loss curves along filter-normalized directions, teacher and students overlaid,
-    one panel per chain (each direction drawn; same-seed directions for every model)."""
+    """1D training-loss curves along filter-normalized directions, every role of a seed overlaid,
+    one panel per seed (each direction drawn; same-seed directions for every model)."""
     chains = list(dict.fromkeys(k[:2] for k in lines))
     cols = min(3, len(chains))
     rows = -(-len(chains) // cols)
@@ -123,11 +129,11 @@ def landscape_lines(lines: dict) -> Figure:
     for ax in axes.flat[len(chains):]:
         ax.axis("off")
     for (setting, seed), ax in zip(chains, axes.flat):
-        for key in sorted(k for k in lines if k[:2] == (setting, seed)):
-            color = f"C{key[2]}"
+        for key in (k for k in lines if k[:2] == (setting, seed)):
+            color = f"C{ROLE_ORDER.index(key[2]) % 10 if key[2] in ROLE_ORDER else 9}"
             for i, curve in enumerate(lines[key]):
                 ax.plot(curve.coords[0], curve.loss, color=color, lw=1.2, alpha=0.8,
-                        label=generation_name(key[2]) if i == 0 else None)
+                        label=key[2] if i == 0 else None)
         ax.set_xlabel("step along a filter-normalized direction")
         ax.set_ylabel("training loss")
         ax.set_title(f"{setting} · seed {seed}", fontsize=10)
@@ -409,26 +415,40 @@ def measures_forest(measures: pd.DataFrame) -> Figure:
     return fig
 
 
-def within_pairs(table: pd.DataFrame, measures: list, within: pd.DataFrame) -> Figure:
-    """For each judged measure, every teacher–student pair: the student's flattening (the
-    change, signed so that right is flatter) against its gain in test accuracy, with Spearman's
-    ρ and its bootstrap interval."""
-    judged = [m for m in measures if m.judged]
-    fig, axes = plt.subplots(1, len(judged), figsize=(3.6 * len(judged), 3.3), squeeze=False)
-    pairs = table[table.generation.isin([0, 1])]
-    for m, ax in zip(judged, axes[0]):
-        wide = pairs.pivot_table(index=["setting", "seed"], columns="generation",
-                                 values=[m.column, "test_acc"])
-        flattening = m.flatter * (wide[(m.column, 1)] - wide[(m.column, 0)])
-        gain = wide[("test_acc", 1)] - wide[("test_acc", 0)]
-        ax.scatter(flattening, gain, s=18)
-        ax.axhline(0, color="0.6", lw=0.7)
-        ax.axvline(0, color="0.6", lw=0.7)
-        r = within[within.measure == m.column].iloc[0]
-        ax.set_title(f"{m.label}\nρ = {r.rho:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]",
-                     fontsize=8)
+def contrast(components: pd.DataFrame, labels: dict[str, str]) -> Figure:
+    """C4 by contrast: per judged measure, each role's flattening against its teacher (right is
+    flatter; mean and 95% interval), coloured by what the component says, beside the role's gain
+    in test accuracy (95% interval); a role that gains should lie right of 0."""
+    if components.empty:
+        return note("no contrast: the page measures no role beside the teacher")
+    measures = list(dict.fromkeys(components.measure))
+    fig, axes = plt.subplots(1, len(measures) + 1, figsize=(3.4 * (len(measures) + 1), 3.6),
+                             squeeze=False)
+    colors = {"flatter": "C2", "sharper": "C3", "undecided": "C1"}
+    for measure, ax in zip(measures, axes[0]):
+        rows = components[components.measure == measure].reset_index(drop=True)
+        for i, r in rows.iterrows():
+            ax.errorbar(r.flattening, i, xerr=_error(r.flat_low, r.flattening, r.flat_high),
+                        fmt="o", color=colors[r.reading], capsize=3)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_yticks(range(len(rows)), list(rows.role) if ax is axes[0][0] else [],
+                      fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(labels.get(measure, measure), fontsize=8)
         ax.set_xlabel("flattening (→ flatter)", fontsize=8)
-    axes[0][0].set_ylabel("gain in test accuracy (pp)")
+    gains = components.drop_duplicates(["setting", "role"]).reset_index(drop=True)
+    ax = axes[0][-1]
+    for i, r in gains.iterrows():
+        ax.errorbar(r.gain, i, xerr=_error(r.gain_low, r.gain, r.gain_high), fmt="s",
+                    color="C2" if r.gains else "0.5", capsize=3)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(range(len(gains)), list(gains.role), fontsize=8)
+    ax.yaxis.tick_right()
+    ax.invert_yaxis()
+    ax.set_title("gain over the teacher", fontsize=8)
+    ax.set_xlabel("test accuracy (pp)", fontsize=8)
+    fig.suptitle("green: flatter (one-sided 5%) / gains; red: sharper; orange: undecided",
+                 fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -439,13 +459,13 @@ def radius_rises(table: pd.DataFrame, radii: list[float],
     and of the training error (right) against the radius, teachers and students, per setting
     (means over seeds, each seed faint); ``columns(kind, r)`` names the table's column."""
     fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for i, ((setting, generation), group) in enumerate(table.groupby(["setting", "generation"])):
+    for i, ((setting, role), group) in enumerate(table.groupby(["setting", "role"], sort=False)):
         for kind, ax in (("loss", ax_loss), ("error", ax_err)):
             values = group[[columns(kind, r) for r in radii]].to_numpy()
             for row in values:
                 ax.plot(radii, row, color=f"C{i}", alpha=0.15, lw=0.8)
             ax.plot(radii, values.mean(0), "o-", color=f"C{i}", ms=4,
-                    label=f"{setting} · {generation_name(generation)}")
+                    label=f"{setting} · {role}")
     ax_loss.axhline(np.log(10), color="k", ls="--", lw=0.8, label="ln 10 (a uniform guess)")
     ax_loss.set_yscale("symlog", linthresh=1e-3)
     for ax, label in ((ax_loss, "loss rise (nats)"), (ax_err, "error rise (pp)")):

@@ -19,24 +19,12 @@ from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 
 from ..claims import CLAIMS, notebooks_of
+from ..claims.combined import C3_FAMILY_RULE, COMBINED_RULE, FAMILY_RULE, claim_verdict
 from ..paths import project_root
 from ..report.fingerprint import Freshness, notebook_freshness
 from ..report.records import latest_record, profiles_of, read_records
 from . import tables
 from .tables import cell
-
-COMBINED_RULE = ("holds if some notebook's verdict is holds and none is fails or mixed; fails if "
-                 "some is fails and none holds or is mixed; mixed if both occur, or some "
-                 "notebook's own measures disagree (mixed); inconclusive otherwise")
-
-
-def combined_verdict(verdicts: list[str]) -> str:
-    """One verdict per claim from its notebooks' verdicts, by COMBINED_RULE."""
-    holds, fails = "holds" in verdicts, "fails" in verdicts
-    if (holds and fails) or "mixed" in verdicts:
-        return "mixed"
-    return "holds" if holds else "fails" if fails else "inconclusive"
-
 
 def _doc_link(notebook: str) -> nodes.Node:
     ref = addnodes.pending_xref("", refdomain="std", reftype="doc",
@@ -93,11 +81,11 @@ def _profile_cell(records: list[dict], claim: str, notebooks: list[str], profile
     notebook's latest run there."""
     latest = {nb: latest_record(records, nb, claim, profile) for nb in notebooks}
     states = {nb: freshness(profile, nb) for nb, r in latest.items() if r is not None}
-    ran = [r["verdict"] for r in latest.values() if r is not None]
+    ran = [r for r in latest.values() if r is not None]
     stale = any(state.state == "stale" for state in states.values())
     entry = nodes.entry()
-    entry += nodes.paragraph("", "", verdict_node(combined_verdict(ran) if ran else "not run",
-                                                  stale))
+    entry += nodes.paragraph("", "", verdict_node(claim_verdict(claim, ran)[0] if ran
+                                                  else "not run", stale))
     entry.extend(_evidence(nb, r, states.get(nb, Freshness("missing")))
                  for nb, r in latest.items())
     return entry
@@ -123,7 +111,9 @@ class ClaimsDashboard(Directive):
         widths = (22, *([78 // max(1, len(profiles))] * len(profiles)))
         table = tables.table(headers, widths, rows, "claims-dashboard")
         rule = nodes.paragraph(text="A claim's verdict at a profile combines its notebooks' "
-                               f"latest runs there: {COMBINED_RULE}. A verdict marked stale comes "
+                               f"latest runs there: {COMBINED_RULE}; {FAMILY_RULE}; "
+                               f"{C3_FAMILY_RULE}. A verdict "
+                               "marked stale comes "
                                "from a record that no longer matches what a rerun would use now "
                                "(its parameters, rules, code or data changed, as it says): it "
                                "is shown as it was made, not as current; `python -m sdcore "
