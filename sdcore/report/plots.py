@@ -507,8 +507,9 @@ def by_variant(table: pd.DataFrame, columns: dict[str, str]) -> Figure:
 
 def predictions(tests: pd.DataFrame) -> Figure:
     """Each prediction's mean with its 95% interval, coloured by its outcome (green borne out,
-    red contradicted, orange undecided); a null's or an at-most's margin marked."""
-    colors = {"borne out": "C2", "contradicted": "C3", "undecided": "C1"}
+    red contradicted, orange undecided, grey untestable: its manipulation check failed); a
+    null's or an at-most's margin marked."""
+    colors = {"borne out": "C2", "contradicted": "C3", "undecided": "C1", "untestable": "0.6"}
     fig, ax = plt.subplots(figsize=(9, 0.5 * len(tests) + 1.2))
     for i, r in enumerate(tests.itertuples()):
         ax.errorbar(r.mean, i, xerr=_error(r.ci_low, r.mean, r.ci_high), fmt="o",
