@@ -80,9 +80,12 @@ def test_rerun_with_new_parameters_gives_a_new_result(project_copy):
     done = papermill(project_copy, "-p", "seeds", "3", "-p", "generations", "1")
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((project_copy / f"results/smoke/{C1.name}.json").read_text())
-    assert record["params"]["seeds"] == 3  # the first setting's; the second gives its own 3
+    assert record["params"]["seeds"] == 3  # the first setting's; the second gives its own 4
     roles = ("teacher", "student 1", "label-smoothing student", "long teacher", "ensemble")
-    assert len(record["numbers"]["models"]) == (3 + 3) * len(roles)
+    knowledge = ("class-mean student", "shuffled-teacher student")  # the second setting's
+    premise = 2  # one premise seed per setting: a teacher and a long teacher
+    assert len(record["numbers"]["models"]) == (3 * len(roles) + premise) + (
+        4 * (len(roles) + len(knowledge)) + premise)
 
 
 @pytest.mark.parametrize("extra, message", [

