@@ -211,7 +211,10 @@ class Result(ClaimResult):
                     f"the median (k_teacher / k_student)² over the pairs is {ratio:.2f}, the "
                     f"factor by which rescaling alone would change a student's plain trace"),
                 "c3_raw_matched": compared,
-                "c3_reading": self.analysis.reading}
+                "c3_reading": self.analysis.reading,
+                "c3_discussion": (f"C3 {self.verdicts['C3']} on this page: by the adaptive trace, "
+                                  f"{self.analysis.reading}; the scale-dependent measures, which "
+                                  f"do not decide, moved as {compared}")}
 
     def crosscheck_table(self) -> pd.DataFrame:
         """sdcore beside PyHessian on the first teacher, or a note that the check was off."""

@@ -10,7 +10,8 @@ A ``Prediction`` is a paired difference (per seed) and what the theory says of i
 - ``above``: it is positive (borne out: mean > 0; contradicted: mean < 0).
 
 A prediction whose manipulation check failed (``untestable``: the reason) is reported and left out
-of the family. Every p-value of the family goes through Holm's correction together (family-wise
+of the family; each states the smallest mean its seeds detect with 80% power. Every p-value of
+the family goes through Holm's correction together (family-wise
 5%); a rejected test decides only if the seeds' two blocks (``blocks``: discovery and
 replication, fixed before the run) each agree with it (their means on its side: below or above 0,
 or within the margin for a null), so a decisive outcome replicates. Each prediction is then
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..engine.stats import equivalence, holm, mean_ci, one_sided_p
+from ..engine.stats import equivalence, holm, mean_ci, minimum_detectable_effect, one_sided_p
 
 KINDS = ("below", "null", "at most", "above")
 ALPHA = 0.05
@@ -82,9 +83,11 @@ class Prediction:
                            else (math.nan,) * 3)
         borne, contra = self.p_values()
         means = self.block_means()
+        sd = float(np.std(self.differences, ddof=1)) if len(self.differences) > 1 else math.nan
         return {"setting": self.setting, "prediction": self.name, "kind": self.kind,
                 "margin": self.margin if self.kind in ("null", "at most") else None,
                 "seeds": len(self.differences), "mean": mean, "ci_low": low, "ci_high": high,
+                "mde_80": minimum_detectable_effect(sd, len(self.differences)),
                 **{f"{b}_mean": means.get(b, math.nan) for b in BLOCKS},
                 "p_borne_out": borne, "p_contradicted": contra,
                 "blocks_bear_out": _agree(self.kind, self.margin, means, borne=True),

@@ -457,9 +457,9 @@ class Result(ClaimResult):
 
     def headline(self, claim: str = "C1") -> str:
         def one(r: Any) -> str:
-            where = "in scope" if r.in_scope else "out of scope"
+            where = f"in scope, {r.decided}" if r.in_scope else "out of scope"
             return (f"{r.setting} ({where}): {r.gain:+.2f} pp [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
-                    f", {r.students_better} of {r.seeds} students better, {r.decided}")
+                    f", {r.students_better} of {r.seeds} students better")
         s = self.settings
         decided = int((s.decided == "above 0").sum())
         lead = (f"the student beats its teacher in {decided} in-scope setting(s) of the 2 the "
