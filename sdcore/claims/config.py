@@ -314,6 +314,14 @@ class ExperimentConfig(Config):
         return type(self).from_params({**self.model_dump(), **changes, **scoped})
 
 
+    def check_declared(self, parameter: str) -> None:
+        """That every setting name ``parameter`` lists is declared, else a ``ValueError``."""
+        names = self.setting_names()
+        unknown = [s for s in getattr(self, parameter) if s not in names]
+        if unknown:
+            raise ValueError(f"parameter {parameter!r}: {', '.join(map(repr, unknown))} not "
+                             f"declared; declared: {', '.join(names)}")
+
     def setting_names(self) -> list[str]:
         """The names ``declared()`` gives, without resolving the settings."""
         if self.settings:
@@ -356,11 +364,7 @@ class FlatnessConfig(ChainsConfig):
 
     @model_validator(mode="after")
     def _measured_settings_declared(self) -> "FlatnessConfig":
-        names = self.setting_names()
-        unknown = [s for s in self.measured_settings if s not in names]
-        if unknown:
-            raise ValueError(f"parameter 'measured_settings': {', '.join(map(repr, unknown))} "
-                             f"not declared; declared: {', '.join(names)}")
+        self.check_declared("measured_settings")
         return self
 
     @model_validator(mode="after")

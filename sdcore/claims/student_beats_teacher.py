@@ -155,11 +155,7 @@ class Config(ChainsConfig):
             raise ValueError(f"parameter 'convergence_margin': {self.convergence_margin} exceeds "
                              f"equivalence_margin {self.equivalence_margin}; a teacher that more "
                              "training improves by a meaningful gain is not converged")
-        names = self.setting_names()
-        unknown = [s for s in self.knowledge_controls if s not in names]
-        if unknown:
-            raise ValueError(f"parameter 'knowledge_controls': {', '.join(map(repr, unknown))} "
-                             f"not declared; declared: {', '.join(names)}")
+        self.check_declared("knowledge_controls")
         return self
 
 
