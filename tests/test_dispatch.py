@@ -244,7 +244,7 @@ def test_plan_prices_at_a_chosen_path_of_the_report_and_names_bad_choices(tmp_pa
     env = {"SDCORE_RUNS": str(tmp_path)}
     plain = cli(root, "plan", "--profile", "paper", "--summary", "--units-path", "plain", env=env)
     assert plain.returncode == 0, plain.stderr
-    assert re.search(r"^total\s+102\s+0\s+0\s+102\s+29\.30$", plain.stdout, re.M), plain.stdout
+    assert re.search(r"^total\s+176\s+0\s+0\s+176\s+48\.65$", plain.stdout, re.M), plain.stdout
     assert "(plain)" in plain.stdout
     bad = cli(root, "plan", "--profile", "paper", "--units-path", "fastest", env=env)
     assert bad.returncode == 1

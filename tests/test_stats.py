@@ -104,3 +104,10 @@ def test_partial_kendall_removes_what_a_common_cause_explains():
     assert estimate == pytest.approx(expected) and low < estimate < high
     with pytest.raises(ValueError, match="partial correlation"):
         rank_bootstrap(x, y, given=z)
+
+
+def test_p_values_below_a_thousandth_are_not_written_as_zero():
+    from sdcore.engine.stats import p_text
+
+    assert p_text(0.0004, "one-sided") == "one-sided p < 0.001"
+    assert p_text(0.0123) == "p = 0.012"

@@ -63,8 +63,8 @@ def changed_copy(smoke_book, tmp_path_factory):
     copy, runs = base / "project", base / "runs"
     shutil.copytree(smoke_book.copy, copy, symlinks=True)
     shutil.copytree(smoke_book.runs, runs)  # its own store: the smoke book's stays as it was
-    edit(copy / "sdcore/claims/student_beats_teacher.py", "inconclusive otherwise.",
-         "inconclusive otherwise (reworded).")
+    edit(copy / "sdcore/claims/student_beats_teacher.py", "inconclusive otherwise (the headline",
+         "inconclusive otherwise (reworded; the headline")
     edit(copy / f"parameters/smoke/{C2_VIEWS}.yaml", "ensemble_average: logits",
          "ensemble_average: probabilities")
     edit(copy / "sdcore/engine/theory.py", "    return np.exp(", "    return 1.0 * np.exp(")

@@ -34,7 +34,7 @@ from ..engine import theory
 from ..engine.inference import predict_logits
 from ..engine.mechanisms import output_entropy, participation_ratio, penultimate
 from ..engine.specs import KDWeights, ModelSpec, chain_specs
-from ..engine.stats import one_sided_p, paired_differences
+from ..engine.stats import one_sided_p, p_text, paired_differences
 from .common import (
     ClaimResult,
     Plan,
@@ -375,7 +375,7 @@ class Result(ClaimResult):
             f"of their training images, so P3 is "
             f"{'testable' if r.converged else 'untestable here'}; the accurate teacher's first "
             f"student minus the plain teacher's {r.accurate_minus_plain_first_student:+.2f} pp "
-            f"(one-sided p = {r.accurate_p:.3f}): the control "
+            f"({p_text(r.accurate_p, 'one-sided')}): the control "
             f"{'worked' if r.accurate_control else 'failed'}" for r in self.checks.itertuples())
         return {"c2_predictions": readings, "c2_checks": checks}
 

@@ -189,7 +189,8 @@ class Result(ClaimResult):
                                               "kernel_norm"]]
         means, spread = by_role.mean(), by_role.agg(["min", "max"])
         t, s = "teacher", "student 1"
-        measures = self.measures_table().set_index("measure")
+        measures = self.measures_table()
+        measures = measures[measures.decision == "reported"].set_index("measure")
         compared = "; ".join(
             f"{label}: {measures.change[label]:+.3g} [{measures.ci_low[label]:+.3g}, "
             f"{measures.ci_high[label]:+.3g}]" for label in measures.index)

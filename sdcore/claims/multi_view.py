@@ -33,7 +33,7 @@ from ..engine.calibration import agreement
 from ..engine.inference import predict_logits
 from ..engine.mechanisms import loss_barrier
 from ..engine.specs import AVERAGES, ModelSpec, ensemble_key
-from ..engine.stats import equivalence, one_sided_p, paired_differences
+from ..engine.stats import equivalence, one_sided_p, p_text, paired_differences
 from .common import ClaimResult, Plan, kd_weights, seed_blocks, settings_and_seeds, teacher_spec
 from .config import ExperimentConfig
 from .predictions import Prediction, c2_verdict, judge_family
@@ -225,7 +225,7 @@ def views_checks(config: Config, table: pd.DataFrame) -> dict[str, Any]:
                    f"({matched} within ±{config.views_margin:g})")
     if not p < 0.05:
         why.append(f"the ensemble does not gain more on {many} than on {one} "
-                   f"({ensemble.mean():+.2f} pp, one-sided p = {p:.3f})")
+                   f"({ensemble.mean():+.2f} pp, {p_text(p, 'one-sided')})")
     return {"teachers_many_minus_one": float(teachers.mean()), "teachers_matched": matched,
             "ensemble_gain_many_minus_one": float(ensemble.mean()), "ensemble_p": p,
             "outcome": "worked" if not why else "; ".join(why)}

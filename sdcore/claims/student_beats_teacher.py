@@ -36,8 +36,6 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from ..engine.specs import ModelSpec
-from . import roles
-from .roles import CLASS_MEAN, KNOWLEDGE, LONG, SHUFFLED, SMOOTHED, STUDENT, long_teacher
 from ..engine.stats import (
     equivalence,
     holm,
@@ -49,8 +47,10 @@ from ..engine.stats import (
     t_interval,
     t_test_p,
 )
+from . import roles
 from .common import ClaimResult, Plan, generation_name, seed_blocks, teacher_spec
 from .config import ChainsConfig
+from .roles import CLASS_MEAN, KNOWLEDGE, LONG, SHUFFLED, SMOOTHED, STUDENT, long_teacher
 from .runner import Study
 
 RULES = {"C1": (

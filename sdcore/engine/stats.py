@@ -243,3 +243,9 @@ def one_sided_p(differences: Sequence[float], greater: bool, shift: float = 0.0)
         return 0.0 if (values.mean() > 0) == greater and values.mean() != 0 else 1.0
     t = float(values.mean()) / sem
     return float(stats.t.sf(t, len(values) - 1) if greater else stats.t.cdf(t, len(values) - 1))
+
+
+def p_text(p: float, sided: str = "") -> str:
+    """A p-value as a sentence writes it: "p < 0.001" below that, else three decimals."""
+    name = f"{sided} p".strip()
+    return f"{name} < 0.001" if p < 0.001 else f"{name} = {p:.3f}"
