@@ -302,3 +302,30 @@ def test_mean_ci_is_the_student_t_interval_with_a_one_seed_guard():
     assert mean == 2.0 and (low, high) == pytest.approx((2 - 2.4841, 2 + 2.4841), abs=1e-3)
     assert mean_ci([4.0])[0] == 4.0 and all(v != v for v in mean_ci([4.0])[1:])
     assert mean_ci([2.0, 2.0]) == (2.0, 2.0, 2.0)
+
+
+def test_the_many_model_study_names_what_tracks_the_gap_beyond_the_training_loss():
+    """A measure that follows the gap apart from the training loss tracks it; one that follows
+    only the training loss, or nothing, does not; the sentence gives each tracker's τ."""
+    from sdcore.claims.loss_landscape import many_models_sentence, many_models_table
+    from sdcore.engine.stats import rank_bootstrap
+
+    rng = np.random.default_rng(0)
+    n = 40
+    loss, own = rng.normal(size=n), rng.normal(size=n)
+    gap = loss + own
+    models = pd.DataFrame({"gap": gap, "train_loss": loss, "family": np.arange(n) // 4,
+                           "sharp": own + 0.1 * rng.normal(size=n),
+                           "loss_copy": loss + 0.01 * rng.normal(size=n),
+                           "noise": rng.normal(size=n)})
+    taus = []
+    for column in ("sharp", "loss_copy", "noise"):
+        tau, low, high = rank_bootstrap(models[column], models.gap, models.family,
+                                        method="kendall")
+        taus.append({"measure": column, "label": column, "models": n, "tau": tau,
+                     "ci_low": low, "ci_high": high})
+    table = many_models_table({"models": models.to_dict(orient="records"), "taus": taus})
+    assert table.tracks.to_dict() == {"sharp": True, "loss_copy": False, "noise": False}
+    sentence = many_models_sentence(table)
+    assert "1 of 3 measures" in sentence and "sharp (τ +" in sentence and "partial τ +" in sentence
+

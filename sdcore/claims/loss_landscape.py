@@ -340,7 +340,9 @@ def many_models_sentence(table: pd.DataFrame) -> str:
     """Which measures track generalization in the many-model study, computed from its table."""
     if "tracks" not in table:
         return "the many-model study has not been run"
-    tracking = [m for m, row in table.iterrows() if row.tracks]
+    tracking = [f"{m} (τ {row.tau:+.2f}" + ("" if np.isnan(row.partial_tau) else
+                                           f", partial τ {row.partial_tau:+.2f}") + ")"
+                for m, row in table.iterrows() if row.tracks]
     return (f"over {int(table.models.max())} models, {len(tracking)} of {len(table)} measures "
-            f"track the generalization gap by the declared rule: "
-            f"{', '.join(tracking) if tracking else 'none'}")
+            f"track the generalization gap by the declared rule (a positive τ: the larger the "
+            f"measure, the larger the gap): {'; '.join(tracking) if tracking else 'none'}")
