@@ -80,31 +80,61 @@ def run_sdcore(copy: Path, runs: Path, *args: str) -> subprocess.CompletedProces
                           text=True, env={**os.environ, "SDCORE_RUNS": str(runs)})
 
 
+class Background:
+    """``python -m sdcore ARGS`` started now on one thread, its output in files (a full pipe would
+    stall it); ``wait()`` gives its ``CompletedProcess``."""
+
+    def __init__(self, copy: Path, runs: Path, *args: str) -> None:
+        self.args, logs = args, runs.parent
+        self.out, self.err = (open(logs / f"{name}.log", "w+") for name in ("stdout", "stderr"))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sdcore", *args], cwd=copy, stdout=self.out, stderr=self.err,
+            text=True, env={**os.environ, "SDCORE_RUNS": str(runs), "OMP_NUM_THREADS": "1"})
+
+    def wait(self) -> subprocess.CompletedProcess:
+        code = self.process.wait()
+        texts = []
+        for f in (self.out, self.err):
+            f.seek(0)
+            texts.append(f.read())
+            f.close()
+        return subprocess.CompletedProcess(self.args, code, *texts)
+
+
 def completed_runs(runs: Path) -> dict[str, float]:
     return {p.parent.name: p.stat().st_mtime for p in runs.glob("*/metrics.json")}
 
 
 @pytest.fixture(scope="session")
-def smoke_book(tmp_path_factory: pytest.TempPathFactory) -> SmokeBook:
-    """The smoke book (``SmokeBook``), shared by the tests that read its outputs. A fake virtual
-    environment full of .rst, .md and .ipynb files sits in the copy: the build must ignore it."""
+def smoke_runs(tmp_path_factory: pytest.TempPathFactory
+               ) -> tuple[SmokeBook, tuple[Path, subprocess.CompletedProcess]]:
+    """The two smoke runs, side by side on the two cores (every kernel on one thread): the smoke
+    book (``SmokeBook``) and a copy where ``reproduce --profile smoke --no-build`` trained every
+    model itself, one after another, in the notebooks' kernels."""
+    sequential = tmp_path_factory.mktemp("sequential_smoke") / "project"
+    copy_project(sequential)
+    kernels = Background(sequential, sequential.parent / "runs", "reproduce", "--profile",
+                         "smoke", "--no-build")
     base = tmp_path_factory.mktemp("smoke_book")
     copy, runs = base / "project", base / "runs"
     copy_project(copy)
-    plant_foreign_folder(copy / "venv")
+    plant_foreign_folder(copy / "venv")  # the build must ignore a virtual environment's files
     train = run_sdcore(copy, runs, "train", "--profile", "smoke", "--executor", "local",
                        "--jobs", "2")
     trained = completed_runs(runs)
-    done = run_sdcore(copy, runs, "reproduce", "--profile", "smoke")
-    return SmokeBook(copy, train, trained, done, runs)
+    done = Background(copy, runs, "reproduce", "--profile", "smoke").wait()
+    return SmokeBook(copy, train, trained, done, runs), (sequential, kernels.wait())
 
 
 @pytest.fixture(scope="session")
-def sequential_smoke(tmp_path_factory: pytest.TempPathFactory
-                     ) -> tuple[Path, subprocess.CompletedProcess]:
+def smoke_book(smoke_runs) -> SmokeBook:
+    """The smoke book (``SmokeBook``), shared by the tests that read its outputs. A fake virtual
+    environment full of .rst, .md and .ipynb files sits in the copy: the build must ignore it."""
+    return smoke_runs[0]
+
+
+@pytest.fixture(scope="session")
+def sequential_smoke(smoke_runs) -> tuple[Path, subprocess.CompletedProcess]:
     """A project copy where ``reproduce --profile smoke --no-build`` trained every model itself,
     one after another, in the notebooks' kernels."""
-    base = tmp_path_factory.mktemp("sequential_smoke")
-    copy = base / "project"
-    copy_project(copy)
-    return copy, run_sdcore(copy, base / "runs", "reproduce", "--profile", "smoke", "--no-build")
+    return smoke_runs[1]
