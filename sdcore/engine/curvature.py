@@ -318,23 +318,31 @@ class Hessian:
         stderr ≤ rtol·|value|. Pass ``eigenpairs`` already computed to deflate their top
         ``deflate`` pairs without new HVPs.
         """
-        if probes < 2:
-            raise CurvatureError(f"probes={probes}: a standard error needs at least 2")
-        if batch < 1:
-            raise CurvatureError(f"batch={batch} must be ≥ 1")
+        _check_probes(probes, batch)
         start = self.matvecs
-        gen = torch.Generator().manual_seed(seed)
         exact, basis = 0.0, None
         if deflate:
             pairs = (eigenpairs if eigenpairs is not None and len(eigenpairs.values) >= deflate
                      else self.eigenvalues(deflate, max_iter=max(max_iter, deflate), seed=seed))
             exact = sum(pairs.values[:deflate])
             basis = torch.stack(pairs.vectors[:deflate]).to(self.device, self.dtype)
+
+        def deflated(z: Tensor) -> Tensor:
+            return z if basis is None else z - (z @ basis.T) @ basis
+
+        return self._hutchinson(probes, seed, batch, deflated, exact, rtol, start)
+
+    def _hutchinson(self, probes: int, seed: int, batch: int, probe: Callable[[Tensor], Tensor],
+                    exact: float = 0.0, rtol: float | None = None,
+                    start: int | None = None) -> TraceEstimate:
+        """``exact`` plus the mean of zᵀHz over Rademacher vectors z passed through ``probe``
+        (Hutchinson 1989), ``batch`` sharing each pass, until ``probes`` (or stderr ≤
+        rtol·|value|); its HVPs are counted from ``start`` (now, if None)."""
+        start = self.matvecs if start is None else start
+        gen = torch.Generator().manual_seed(seed)
         samples = torch.empty(0, dtype=torch.float64)
         while len(samples) < probes:
-            z = self._random(gen, min(batch, probes - len(samples)), True)
-            if basis is not None:
-                z = z - (z @ basis.T) @ basis
+            z = probe(self._random(gen, min(batch, probes - len(samples)), True))
             quad = (z * self.hvp_many(z)).sum(1).to("cpu", torch.float64)
             samples = torch.cat([samples, quad])
             value, stderr = exact + float(samples.mean()), _stderr(samples)
@@ -350,18 +358,9 @@ class Hessian:
         c (say before BatchNorm, which undoes it) scales its Hessian block by 1/c² and D by c,
         so the measure does not change, where tr(H) does (Kwon et al. 2021's adaptive view of
         Dinh et al. 2017). ``probes`` HVPs, ``batch`` sharing each pass; no deflation."""
-        if probes < 2:
-            raise CurvatureError(f"probes={probes}: a standard error needs at least 2")
-        start = self.matvecs
+        _check_probes(probes, batch)
         scale = torch.cat([p.detach().abs().reshape(-1) for p in self.params])
-        gen = torch.Generator().manual_seed(seed)
-        samples = torch.empty(0, dtype=torch.float64)
-        while len(samples) < probes:
-            v = self._random(gen, min(batch, probes - len(samples)), True) * scale
-            quad = (v * self.hvp_many(v)).sum(1).to("cpu", torch.float64)
-            samples = torch.cat([samples, quad])
-        return TraceEstimate(value=float(samples.mean()), stderr=_stderr(samples),
-                             probes=len(samples), matvecs=self.matvecs - start)
+        return self._hutchinson(probes, seed, batch, lambda z: z * scale)
 
     def density(self, iterations: int = 100, runs: int = 1, *, sigma: float | None = None,
                 grid: int | Tensor = 1000, seed: int = 0) -> SpectralDensity:
@@ -398,6 +397,14 @@ class Hessian:
         values = (gauss * weights_t).sum((1, 2)) / runs
         return SpectralDensity(grid=grid, values=values, nodes=nodes_t, weights=weights_t,
                                sigma=sigma)
+
+
+def _check_probes(probes: int, batch: int) -> None:
+    """Refuse a probe budget that cannot give a trace with a standard error, before any HVP."""
+    if probes < 2:
+        raise CurvatureError(f"probes={probes}: a standard error needs at least 2")
+    if batch < 1:
+        raise CurvatureError(f"batch={batch} must be ≥ 1")
 
 
 def _stderr(samples: Tensor) -> float:
