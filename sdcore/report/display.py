@@ -1,0 +1,66 @@
+"""Tables as a reader meets them on a claim page.
+
+``readable(table)`` shows a results table without the frame's 0, 1, 2… index, with every text
+whole (no column cut mid-word) and numbers rounded alike: two decimals per column, or three
+significant digits in a column of small magnitudes (curvatures, shrinkage factors), and
+p-values as ``stats.p_text`` writes them. ``training_line(table)`` is the one line that stands
+for the per-model training table: how many models, how many this run trained and how long that
+took. Cost: formatting only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import numbers
+
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown
+from pandas.io.formats.style import Styler
+
+SMALL = 0.01  # a column whose largest magnitude is below this gets significant digits
+
+
+def _is_p(column: object) -> bool:
+    name = str(column).lower()
+    return name in ("p", "p_value", "p value") or name.startswith(("p_", "p "))
+
+
+def _number_format(values: pd.Series, p_value: bool):
+    """The formatter of one numeric column."""
+    finite = values[np.isfinite(values.astype(float))].abs()
+    small = not finite.empty and 0 < finite.max() < SMALL
+
+    def shown(x: object) -> str:
+        if not isinstance(x, numbers.Real) or isinstance(x, bool) or not np.isfinite(x):
+            return "" if x is None or (isinstance(x, float) and np.isnan(x)) else str(x)
+        if p_value:
+            return "< 0.001" if x < 0.001 else f"{x:.3f}"
+        if isinstance(x, numbers.Integral):
+            return str(x)
+        return f"{x:.3g}" if small else f"{x:.2f}"
+    return shown
+
+
+def readable(table: pd.DataFrame) -> Styler:
+    """``table`` for the page: no positional index, whole texts, numbers rounded alike."""
+    shown = table if not isinstance(table.index, pd.RangeIndex) else table.reset_index(drop=True)
+    formats = {c: _number_format(shown[c], _is_p(c)) for c in shown.columns
+               if pd.api.types.is_float_dtype(shown[c])}
+    tag = hashlib.sha256(shown.to_csv().encode()).hexdigest()[:8]
+    style = shown.style.format(formats, na_rep="").set_uuid(tag)  # reruns give the same page
+    if isinstance(table.index, pd.RangeIndex):
+        style = style.hide(axis="index")
+    return style.set_table_attributes('class="sdcore-table"')
+
+
+def training_line(table: pd.DataFrame) -> Markdown:
+    """"N models: k trained by this run in M min (one core each), the rest loaded from the run
+    store", from a table with ``trained_now`` and ``wall_s`` per model."""
+    trained = table[table.trained_now.astype(bool)] if "trained_now" in table else table.iloc[:0]
+    minutes = float(trained.wall_s.sum()) / 60 if "wall_s" in trained else 0.0
+    loaded = len(table) - len(trained)
+    text = (f"**{len(table)} models**: {len(trained)} trained by this run"
+            + (f" in {minutes:.1f} min of training" if len(trained) else "")
+            + f", {loaded} loaded from the run store.")
+    return Markdown(text)

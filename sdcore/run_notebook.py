@@ -1,0 +1,69 @@
+"""``python -m sdcore run NOTEBOOK --profile P --set KEY=VALUE ... [--as NAME] [--jobs N]``: one
+claim notebook with parameters of your own.
+
+The profile's merged parameters with each ``--set`` over them (values read as YAML: ``2.0``,
+``false``, ``[a, b]``) are validated first, as the notebook would, and a key the declared settings
+override is refused (``report.own_runs``), so nothing trains on a mistake. Then the models the run
+needs and the store lacks train as ``jobs`` local processes (``dispatch.train``), and papermill
+executes the notebook, which only loads them. A run with other parameters than the profile's is a
+run of your own: its record and its executed notebook go to ``results/own/<name>/``, never to
+``results/<profile>/`` or ``book/claims/``. The same run by hand: ``papermill
+book/claims/NOTEBOOK.ipynb out.ipynb -f parameters/P/_shared.yaml -f parameters/P/NOTEBOOK.yaml
+-p KEY VALUE``. Cost: the missing models' training, then the notebook's analysis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .claims import notebook as notebook_entry
+from .claims.config import ConfigError
+from .dispatch import Options, train
+from .profiles import merged
+from .report.fingerprint import parameters_cell_values
+from .report.own_runs import RunPlace, check_overrides, place
+from .reproduce import execute
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What ``run_notebook`` wrote."""
+
+    place: RunPlace
+    record: Path
+    notebook: Path
+
+
+def parse_sets(sets: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs, each value read as YAML."""
+    values = {}
+    for item in sets:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set temperature=2.0")
+        try:
+            values[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--set {item!r}: the value is not YAML ({err})") from None
+    return values
+
+
+def run_notebook(root: Path, name: str, profile: str, sets: list[str], run_name: str = "",
+                 jobs: int = 1) -> Ran:
+    """Validate, train what is missing on ``jobs`` processes, execute; see the module's text."""
+    entry = notebook_entry(name)
+    page = root / f"{entry.path}.ipynb"
+    given = {**parse_sets(sets), **({"run_name": run_name} if run_name else {})}
+    params = {**merged(root, profile, name), **given}
+    config = entry.config.from_params({**parameters_cell_values(page), **params})
+    check_overrides(config)
+    where = place(config)
+    print(where.describe(root), flush=True)
+    train(root, profile, Options("local", jobs), [name], overrides=given)
+    folder = where.folder if where.own else root / "_build" / "run" / profile
+    executed = execute(page, params, root, folder / f"{name}.ipynb")
+    return Ran(where, where.folder / f"{name}.json", executed)
