@@ -20,6 +20,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import submitit
 import torch
@@ -82,17 +83,19 @@ class TrainChain(submitit.helpers.Checkpointable):
     the plan of those notebooks, as ``profile_chains`` gives it to the submitter."""
 
     def __init__(self, root: Path, profile: str, indices: int | list[int],
-                 threads: int | None = None, only: list[str] | None = None):
+                 threads: int | None = None, only: list[str] | None = None,
+                 overrides: dict[str, Any] | None = None):
         self.root, self.profile, self.threads = Path(root), profile, threads
         self.indices = [indices] if isinstance(indices, int) else list(indices)
         self.only = list(only) if only else None
+        self.overrides = dict(overrides or {})
 
     def __call__(self) -> list[str]:
         """The keys of the models this job trained."""
         os.chdir(self.root)
         if self.threads:
             torch.set_num_threads(self.threads)
-        chains = profile_chains(self.root, self.profile, self.only)
+        chains = profile_chains(self.root, self.profile, self.only, self.overrides)
         labs: dict[int, Lab] = {}  # one per notebook's config: data and teachers' logits kept
         trained = []
         for index in self.indices:
@@ -210,11 +213,13 @@ def executor_for(options: Options, logs: Path, name: str) -> submitit.Executor:
 
 
 def train(root: Path, profile: str, options: Options, only: list[str] | None = None,
-          logs: Path | None = None, wait: bool = True) -> list[submitit.Job]:
-    """Submit one job per chain with missing models; with ``wait``, return once all are done
-    (raising on a failed job), else right after submitting."""
+          logs: Path | None = None, wait: bool = True,
+          overrides: dict[str, Any] | None = None) -> list[submitit.Job]:
+    """Submit one job per chain with missing models (of the profile's parameters with
+    ``overrides`` over them); with ``wait``, return once all are done (raising on a failed job),
+    else right after submitting."""
     options.check()
-    chains = profile_chains(root, profile, only)
+    chains = profile_chains(root, profile, only, overrides)
     check_stores_writable(chains)
     todo = chains_to_train(chains)
     logs = logs or root / "_build" / "jobs" / profile
@@ -226,7 +231,7 @@ def train(root: Path, profile: str, options: Options, only: list[str] | None = N
         return []
     executor = executor_for(options, logs, f"sdcore-{profile}")
     threads = threads_per_job(options.jobs) if options.executor == "local" else None
-    work = [TrainChain(root, profile, group, threads, only) for group in groups]
+    work = [TrainChain(root, profile, group, threads, only, overrides) for group in groups]
     if options.executor == "slurm":
         jobs = executor.submit_array(work)
         print(f"submitted job array {jobs[0].job_id.split('_')[0]} ({len(jobs)} jobs); "

@@ -63,8 +63,10 @@ class Chain:
         return store_for(self.config)
 
 
-def profile_chains(root: Path, profile: str, only: list[str] | None = None) -> list[Chain]:
-    """Every chain the profile's notebooks (``only`` these) plan, in the book's order."""
+def profile_chains(root: Path, profile: str, only: list[str] | None = None,
+                   overrides: dict[str, Any] | None = None) -> list[Chain]:
+    """Every chain the profile's notebooks (``only`` these) plan, in the book's order, with
+    ``overrides`` over each one's parameters (a run of your own: ``python -m sdcore run``)."""
     unknown = sorted(set(only or []) - {nb.name for nb in NOTEBOOKS})
     if unknown:
         raise ValueError(f"unknown notebook(s) {', '.join(unknown)}; the book has: "
@@ -73,7 +75,7 @@ def profile_chains(root: Path, profile: str, only: list[str] | None = None) -> l
     for nb in NOTEBOOKS:
         if only and nb.name not in only:
             continue
-        config = nb.config.from_params(merged(root, profile, nb.name))
+        config = nb.config.from_params({**merged(root, profile, nb.name), **(overrides or {})})
         chains += [Chain(nb.name, config, chain) for chain in nb.module.plan(config)]
     return chains
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -73,15 +74,14 @@ def checkout_first(root: Path) -> Iterator[None]:
             os.environ["PYTHONPATH"] = before
 
 
-def execute(notebook: Path, parameters: Path, root: Path, dest: Path | None = None) -> Path:
-    """Run ``notebook`` with ``parameters`` through papermill; if it succeeds, write the executed
+def execute(notebook: Path, params: dict[str, Any], root: Path, dest: Path | None = None) -> Path:
+    """Run ``notebook`` with ``params`` through papermill; if it succeeds, write the executed
     notebook to ``dest`` (default: replace ``notebook``), the stamp of the run it made
     (``run_stamp``) in its ``sdcore`` metadata."""
     import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    params = read_mapping(parameters)
     out = root / "_build" / "papermill" / notebook.name
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -135,6 +135,9 @@ def build_book(root: Path, builder: str = "html") -> Path:
     ``_build/<builder>``. The internal links of an ``html`` build are then checked (a singlehtml
     page lies at its root document's path, its links written for the top folder: ``pdf``)."""
     exe = Path(sys.executable).with_name("jupyter-book")
+    if not exe.exists() and shutil.which("jupyter-book") is None:
+        raise ReproduceError("building the book needs jupyter-book, in sdcore's book extra: pip "
+                             "install -e '.[book]' (or give --no-build)")
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(root), "-W", "-n",
            "--keep-going", *(["--builder", builder] if builder != "html" else [])]
     print("$", " ".join(cmd), flush=True)
@@ -233,7 +236,7 @@ def reproduce(profile: str, only: list[str] | None = None, build: bool = True,
     for name in todo:
         began = time.perf_counter()
         print(f"== {name} ({profile}), parameters {files[name].relative_to(root)}", flush=True)
-        execute(pages[name], files[name], root, dests[name])
+        execute(pages[name], read_mapping(files[name]), root, dests[name])
         seconds[name] = round(time.perf_counter() - began, 1)
         print(f"== {name} done in {seconds[name]:.0f} s", flush=True)
     built = time.perf_counter()

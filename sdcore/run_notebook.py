@@ -8,8 +8,9 @@ needs and the store lacks train as ``jobs`` local processes (``dispatch.train``)
 executes the notebook, which only loads them. A run with other parameters than the profile's is a
 run of your own: its record and its executed notebook go to ``results/own/<name>/``, never to
 ``results/<profile>/`` or ``book/claims/``. The same run by hand: ``papermill
-book/claims/NOTEBOOK.ipynb out.ipynb -f parameters/P/_shared.yaml -f parameters/P/NOTEBOOK.yaml
--p KEY VALUE``. Cost: the missing models' training, then the notebook's analysis.
+book/claims/<notebook>.ipynb out.ipynb -f parameters/<profile>/_shared.yaml -f
+parameters/<profile>/<notebook>.yaml -p KEY VALUE``. Cost: the missing models' training, then
+the notebook's analysis.
 """
 
 from __future__ import annotations

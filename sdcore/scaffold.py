@@ -90,22 +90,21 @@ def analyse(config: Config, study: Study) -> Result:
 INSTALL = '''\
 # Colab: install sdcore from the book's repository when it is not importable. In a checkout of
 # the repository, on Binder or after `pip install -e .`, it is, and this cell does nothing.
+# sdcore's dependencies are ranges that Colab's own torch and torchvision fit: pip keeps them.
 import importlib.util
 import subprocess
 import sys
 
 if importlib.util.find_spec("sdcore") is None:
     REPOSITORY = "{repository}"
-    # Where torch is already installed (Colab), keep it and its companions: no dependencies.
-    keep = ["--no-deps"] if importlib.util.find_spec("torch") else []
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *keep,
-                    f"sdcore @ git+{{REPOSITORY}}", "pyhessian==0.1"], check=True)'''
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"sdcore @ git+{{REPOSITORY}}"],
+                   check=True)'''
 
 SETUP = '''\
 # Setup: this page's imports, and a snapshot so that validation sees what papermill injects.
 from sdcore.claims import {module} as claim
 from sdcore.claims import run
-from sdcore.report.notebook import ParameterScope, publish
+from sdcore.report.notebook import ParameterScope, configure, publish
 from sdcore.report.records import provenance_table
 
 scope = ParameterScope(globals())'''
@@ -141,7 +140,7 @@ def notebook_cells(name: str, claims: list[str], statement: str, root: Path) -> 
         new.new_code_cell(parameters_cell(ChainsConfig, merged(root, "cpu", name)),
                           metadata={"tags": ["parameters"]}),
         new.new_markdown_cell("## Parameters, validated"),
-        new.new_code_cell("config = claim.Config.from_params(scope.parameters())\nconfig"),
+        new.new_code_cell("config = configure(claim.Config, scope)\nconfig"),
         new.new_markdown_cell("## Training (or loading) the models"),
         new.new_code_cell("result = run(config)\nresult.table",
                           metadata={"tags": ["remove-stderr"]}),

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -76,16 +77,28 @@ def test_smoke_profile_runs_every_notebook_and_builds_the_book(smoke_book):
             assert claim in summary and f"verdict-{smoke['verdict']}" in summary, nb.name
 
 
-def test_rerun_with_new_parameters_gives_a_new_result(project_copy):
-    done = papermill(project_copy, "-p", "seeds", "3", "-p", "generations", "1")
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_a_run_of_your_own_never_writes_the_books_results(project_copy):
+    """New parameters through papermill: the record goes to results/own/<name>/, the first output
+    says so, and every file of results/ is left byte for byte as it was."""
+    before = tree(project_copy / "results")
+    done = papermill(project_copy, "-p", "temperature", "2.0", "-p", "generations", "1",
+                     "-p", "train_missing", "true")
     assert done.returncode == 0, done.stderr[-3000:]
-    record = json.loads((project_copy / f"results/smoke/{C1.name}.json").read_text())
-    assert record["params"]["seeds"] == 3  # the first setting's; the second gives its own 4
-    roles = ("teacher", "student 1", "label-smoothing student", "long teacher", "ensemble")
-    knowledge = ("class-mean student", "shuffled-teacher student")  # the second setting's
-    premise = 2  # one premise seed per setting: a teacher and a long teacher
-    assert len(record["numbers"]["models"]) == (3 * len(roles) + premise) + (
-        4 * (len(roles) + len(knowledge)) + premise)
+    after = tree(project_copy / "results")
+    name = "smoke-temperature=2.0-generations=1"
+    own = {k: v for k, v in after.items() if k.startswith(f"own/{name}/")}
+    assert {k: v for k, v in after.items() if k not in own} == before
+    record = json.loads(own[f"own/{name}/{C1.name}.json"])
+    assert record["run"] == name and record["params"]["temperature"] == 2.0
+    assert "with temperature=2.0" in record["provenance"]["parameters"]
+    executed = json.loads((project_copy / "out.ipynb").read_text())
+    first = next(o for c in executed["cells"] if c["cell_type"] == "code" for o in c["outputs"])
+    assert f"Your own run {name!r} (temperature: 4.0 → 2.0" in "".join(first["text"])
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -95,6 +108,8 @@ def test_rerun_with_new_parameters_gives_a_new_result(project_copy):
     (["-p", "datasets", "mnist"], "give lists as YAML, -y 'datasets: [a, b]'"),
     (["-p", "lr", "nan"], "'lr': nan is not allowed; it must be a finite number"),
     (["-p", "temperature", "inf"], "'temperature': inf is not allowed"),
+    (["-p", "seeds", "3"], "parameter 'seeds' = 3 would change nothing in the declared "
+                           "setting(s) that set their own (synthetic-noaug: 4)"),
 ])
 def test_bad_parameter_stops_in_validation_and_trains_nothing(project_copy, tmp_path, extra,
                                                               message):
@@ -143,3 +158,31 @@ def untimed(value):
     if isinstance(value, list):
         return [untimed(v) for v in value]
     return value
+
+
+def test_sdcore_run_trains_on_two_processes_then_writes_only_its_own_folder(
+        project_copy, tmp_path, sequential_smoke):
+    """``python -m sdcore run`` with new parameters: validation first, the missing students as
+    two local jobs, then the notebook, which only loads; results/ is left as it was but for the
+    run's own folder, which holds its record and executed notebook."""
+    copy, done = sequential_smoke
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = tmp_path / "runs"
+    shutil.copytree(copy.parent / "runs", runs)  # the teachers are there: students train
+    before = tree(project_copy / "results")
+    ran = run([sys.executable, "-m", "sdcore", "run", C1.name, "--profile", "smoke", "--set",
+               "temperature=2.0", "--set", "generations=1", "--as", "t2", "--jobs", "2"],
+              project_copy)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    assert "Your own run 't2' (temperature: 4.0 → 2.0" in ran.stdout
+    assert "in 2 job(s); executor local" in ran.stdout
+    after = tree(project_copy / "results")
+    assert {k: v for k, v in after.items() if not k.startswith("own/t2/")} == before
+    assert {k for k in after if k.startswith("own/t2/")} == {f"own/t2/{C1.name}.json",
+                                                             f"own/t2/{C1.name}.ipynb"}
+    assert f"results/own/t2/{C1.name}.json" in ran.stdout
+    executed = (project_copy / "results" / "own" / "t2" / f"{C1.name}.ipynb").read_text()
+    assert "none trained by this notebook" in executed  # the jobs trained them all
+    refused = run([sys.executable, "-m", "sdcore", "run", C1.name, "--profile", "smoke",
+                   "--set", "seeds=2"], project_copy)
+    assert refused.returncode == 1 and refused.stderr.startswith("error: parameter 'seeds' = 2")

@@ -1,8 +1,9 @@
 """The built smoke book in a real browser: headless Chromium (Debian's ``chromium``) driven by
 Playwright, with the network blocked. Every page of the table of contents must load without console
-errors, with every image loaded; the dashboard has one row per claim; launch buttons point at the
-page's own notebook; math is typeset by the book's own MathJax and the interactive figures draw
-with its own plotly.js, the static images taking their place in print.
+errors, with every image loaded; the dashboard is a grid of one verdict per claim and profile, and
+its forest plots of the judged effects draw; launch buttons point at the page's own notebook; math
+is typeset by the book's own MathJax and the interactive figures draw with its own plotly.js, the
+static images taking their place in print.
 
 Runs wherever Chromium is installed; CI installs it (``.ci/run``) and sets CI=true, under which a
 missing browser fails the test instead of skipping it.
@@ -17,6 +18,8 @@ from conftest import browser_or_skip
 
 from sdcore.browser import chromium, served
 from sdcore.claims import CLAIMS, NOTEBOOKS, loss_landscape, student_beats_teacher
+from sdcore.engine.stats import VERDICTS
+from sdcore.report.records import profiles_of, read_records
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 REPOSITORY = "sdcore-book/revisiting-self-distillation"
@@ -42,6 +45,15 @@ def _offline_page(browser, base: str, external: set[str]):
     return page
 
 
+def _open(page, url: str):
+    """Go to ``url`` and wait until its requests are done and it has loaded; its response.
+    (Waiting for ``networkidle`` only once the page had loaded was seen to time out on the
+    dashboard, with its large inline figures, though no request was left.)"""
+    response = page.goto(url, wait_until="networkidle")
+    page.wait_for_load_state("load")
+    return response
+
+
 def _fetched_from_outside(external: set[str]) -> list[str]:
     return sorted(u for u in external if "mathjax" in u.lower() or "plotly" in u.lower())
 
@@ -60,8 +72,7 @@ def test_every_page_loads_in_headless_chromium(served_book, tmp_path):
         page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
         for doc in pages:
             errors.clear()
-            response = page.goto(f"{base}/{doc}.html", wait_until="load")
-            page.wait_for_load_state("networkidle")
+            response = _open(page, f"{base}/{doc}.html")
             assert response is not None and response.ok, doc
             assert errors == [], f"{doc}: {errors}"
             images = page.eval_on_selector_all(
@@ -72,11 +83,6 @@ def test_every_page_loads_in_headless_chromium(served_book, tmp_path):
             if doc.startswith("book/claims/"):
                 _check_launch_buttons(page, doc)
                 assert page.locator(".verdict-badge").count() >= 1, doc
-        page.goto(f"{base}/book/intro.html")
-        rows = page.locator("table.claims-dashboard tbody tr")
-        assert rows.count() == len(CLAIMS)
-        assert [rows.nth(i).locator("td").first.inner_text().split()[0]
-                for i in range(rows.count())] == list(CLAIMS)
     assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(
         f"{Path(doc).name}.png" for doc in pages)
     assert _fetched_from_outside(external) == []
@@ -103,8 +109,7 @@ def test_math_and_interactive_figures_draw_offline(served_book, tmp_path):
         assert [text for typeset, text in math if not typeset or "\\(" in text or "$" in text
                 ] == []
         for doc in INTERACTIVE:
-            page.goto(f"{base}/{doc}.html", wait_until="load")
-            page.wait_for_load_state("networkidle")
+            _open(page, f"{base}/{doc}.html")
             sources = page.eval_on_selector_all("script[src]", "ss => ss.map(s => s.src)")
             assert f"{base}/_static/plotly.min.js" in sources, doc
             figures = page.locator(".figure-screen")
@@ -119,6 +124,43 @@ def test_math_and_interactive_figures_draw_offline(served_book, tmp_path):
             page.emulate_media(media="print")
             assert figures.first.is_hidden() and page.locator(".figure-print").first.is_visible()
             page.emulate_media(media="screen")
+    assert _fetched_from_outside(external) == []
+
+
+def test_the_dashboard_is_a_grid_of_verdicts_over_a_forest_plot_drawn_offline(served_book):
+    """A row per claim, a column per profile with records, each cell one verdict word; then one
+    forest plot per profile, drawn by the site's plotly.js on screen, its image in print."""
+    browser_or_skip()
+    base, copy = served_book
+    profiles = profiles_of(read_records(copy))
+    external: set[str] = set()
+    with chromium() as browser:
+        page = _offline_page(browser, base, external)
+        _open(page, f"{base}/book/intro.html")
+        headers = page.locator("table.claims-dashboard thead th").all_inner_texts()
+        assert headers == ["claim", *(f"{p} profile" for p in profiles)]
+        rows = page.locator("table.claims-dashboard tbody tr")
+        assert rows.count() == len(CLAIMS)
+        for i, claim in enumerate(CLAIMS):
+            cells = rows.nth(i).locator("td").all_inner_texts()
+            assert cells[0].split()[0] == claim and len(cells) == 1 + len(profiles)
+            assert all(c.split()[0] in (*VERDICTS, "not") for c in cells[1:]), cells
+        assert "smoke" in profiles and page.locator(".dashboard-verdict a").count() >= len(CLAIMS)
+        sources = page.eval_on_selector_all("script[src]", "ss => ss.map(s => s.src)")
+        assert f"{base}/_static/plotly.min.js" in {s.split("?")[0] for s in sources}
+        screens = page.locator(".claims-forest .figure-screen")
+        prints = page.locator(".claims-forest .figure-print")
+        assert screens.count() == prints.count() == len(profiles)
+        drawn = page.eval_on_selector_all(
+            ".claims-forest .figure-screen .main-svg",
+            "svgs => svgs.map(s => s.getBoundingClientRect()).map(r => r.width * r.height)")
+        assert len(drawn) >= len(profiles) and min(drawn) > 0, drawn
+        assert screens.first.is_visible() and prints.first.is_hidden()
+        page.emulate_media(media="print")
+        assert screens.first.is_hidden() and prints.first.is_visible()
+        assert page.eval_on_selector_all(
+            ".claims-forest .figure-print", "imgs => imgs.every(i => i.complete && "
+                                            "i.naturalWidth > 0)")
     assert _fetched_from_outside(external) == []
 
 

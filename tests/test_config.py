@@ -24,7 +24,7 @@ BY_MODULE = {nb.module: nb for nb in NOTEBOOKS}
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"epoch": 3}, "unknown parameter(s) 'epoch'; allowed: profile"),
+    ({"epoch": 3}, "unknown parameter(s) 'epoch' (did you mean 'epochs'?); allowed: profile"),
     ({"epochs": -1}, "'epochs': -1 is below its minimum 1"),
     ({"epochs": "3"}, "'epochs': expected int, got str '3'"),
     ({"epochs": 2.5}, "'epochs': expected int, got float"),
@@ -86,7 +86,7 @@ def test_every_profile_has_a_file_for_every_notebook_and_shares_its_common_keys(
 def test_parameters_files_name_every_training_key(path):
     """Notebook defaults must never decide which models a profile trains."""
     optional = {"data_root", "download", "run_store", "cuda_graphs", "models_at_once",
-                "train_missing"}
+                "train_missing", "run_name"}
     training = set(ExperimentConfig.model_fields) | {"generations"}
     required = (set(BY_NAME[path.stem].config.model_fields) & training) - optional
     assert required <= merged(ROOT, path.parent.name, path.stem).keys()

@@ -10,15 +10,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from sdcore.claims import NOTEBOOKS, amplified_regularization, flatter_minima
+from sdcore.claims import NOTEBOOKS, amplified_regularization, flatter_minima, multi_view
 
 pytestmark = pytest.mark.slow
 NAMED = "torchvision:shufflenet_v2_x0_5"  # it has the conv1 + maxpool stem the small images need
 OVERRIDES = ["-y", f"models: ['{NAMED}']", "-p", "width", "1.0", "-p", "train_subset", "100",
-             "-p", "test_subset", "100", "-p", "epochs", "1"]
+             "-p", "test_subset", "100", "-p", "epochs", "1", "-p", "run_name", "named"]
 OWN_OVERRIDES = {  # the smoke budgets that a model of about 70 times the smoke resnet8's size slows
     amplified_regularization: ["-p", "accurate_subset", "100", "-p", "accurate_epochs", "1"],
-    flatter_minima: ["-p", "hessian_samples", "16", "-p", "hessian_batch", "16"]}
+    flatter_minima: ["-p", "hessian_samples", "16", "-p", "hessian_batch", "16"],
+    multi_view: ["-y", "settings: [{name: multiview-4, dataset: 'multiview:4', train_subset: 100},"
+                 " {name: multiview-1, dataset: 'multiview:1:0.75', train_subset: 100}]"]}
 
 
 def test_every_notebook_runs_with_a_named_torchvision_model(project_copy, tmp_path):
@@ -37,7 +39,7 @@ def test_every_notebook_runs_with_a_named_torchvision_model(project_copy, tmp_pa
     with ThreadPoolExecutor(max_workers=2) as pool:
         for nb, done in pool.map(execute, NOTEBOOKS):
             assert done.returncode == 0, f"{nb.name}: {done.stderr[-3000:]}"
-            record = json.loads((project_copy / f"results/smoke/{nb.name}.json").read_text())
+            record = json.loads((project_copy / f"results/own/named/{nb.name}.json").read_text())
             assert record["params"]["models"] == [NAMED], nb.name
             rows = record["numbers"].get("models", [])
             assert all(row.get("model", NAMED) == NAMED for row in rows), nb.name

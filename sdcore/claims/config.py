@@ -9,6 +9,7 @@ are generated from here and cannot drift. Ints are accepted where floats are exp
 
 from __future__ import annotations
 
+import difflib
 import typing
 from typing import Annotated, Any, Literal
 
@@ -40,7 +41,10 @@ def _message(error: dict, fields: list[str]) -> str:
     """One pydantic error as the sentence a user acts on: the key, what came, what is allowed."""
     kind, ctx, given = error["type"], error.get("ctx", {}), error.get("input")
     if kind == "extra_forbidden":
-        return f"unknown parameter(s) {error['loc'][0]!r}; allowed: {', '.join(fields)}"
+        close = difflib.get_close_matches(str(error["loc"][0]), fields, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return (f"unknown parameter(s) {error['loc'][0]!r}{hint}; allowed: "
+                f"{', '.join(fields)}")
     if kind in ("value_error", "assertion_error") and not error["loc"]:
         return str(ctx.get("error", error["msg"]))
     key = f"parameter {error['loc'][0]!r}"
@@ -71,13 +75,26 @@ class Config(BaseModel):
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "Config":
-        """Validate ``params`` (e.g. the parameters papermill injected into a notebook)."""
+        """Validate ``params`` (e.g. the parameters papermill injected into a notebook); the
+        text ``true`` or ``false`` (papermill's ``-p key false`` injects text) is taken as a
+        yes/no answer where the key is one."""
         try:
-            return cls.model_validate(params)
+            return cls.model_validate(cls._yes_no(params))
         except ValidationError as err:
             fields = list(cls.model_fields)
             raise ConfigError("; ".join(dict.fromkeys(_message(e, fields)
                                                       for e in err.errors()))) from None
+
+    @classmethod
+    def _yes_no(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` with each text "true"/"false" (any case) of a bool field made a bool."""
+        def answer(key: str, value: Any) -> Any:
+            field = cls.model_fields.get(key)
+            if (field is not None and field.annotation is bool and isinstance(value, str)
+                    and value.lower() in ("true", "false")):
+                return value.lower() == "true"
+            return value
+        return {key: answer(key, value) for key, value in params.items()}
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump()
@@ -215,6 +232,12 @@ class ExperimentConfig(Config):
                                 "changes a model's last bits, so it is part of its key")
     run_store: str = Field("", description="run store folder; empty means $SDCORE_RUNS, else "
                            "<repo>/runs")
+    run_name: str = Field("", description="name of a run of your own: its record goes to "
+                          "results/own/<run_name>/, never to results/<profile>/ (empty: a run "
+                          "with the profile's parameters writes results/<profile>/, any other "
+                          "run results/own/<name>/, its name made of the profile and the keys "
+                          "it changes)", json_schema_extra={"allowed": "letters, digits, -, _, . "
+                                                                    "and ="})
     train_missing: bool = Field(True, description="train models missing from the run store "
                                 "(false: stop with the command that trains them, e.g. on a "
                                 "login node)")
@@ -242,6 +265,15 @@ class ExperimentConfig(Config):
         if name and all(c.isalnum() or c in "-_" for c in name):
             return name
         raise ValueError(f"{name!r} is not a plain name (letters, digits, - and _)")
+
+    @field_validator("run_name")
+    @classmethod
+    def _run_name(cls, name: str) -> str:
+        if not name or (all(c.isalnum() or c in "-_.=" for c in name)
+                        and not name.startswith(".")):
+            return name
+        raise ValueError(f"{name!r} is not a folder name (letters, digits, -, _, . and =, not "
+                         "starting with .)")
 
     settings: list[dict[str, Any]] = Field(
         [], description="declared settings, each a mapping with a unique 'name' and the "

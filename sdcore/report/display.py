@@ -55,12 +55,13 @@ def readable(table: pd.DataFrame) -> Styler:
 
 
 def training_line(table: pd.DataFrame) -> Markdown:
-    """"N models: k trained by this run in M min (one core each), the rest loaded from the run
+    """"N models: k trained by this notebook in M min of training, the rest loaded from the run
     store", from a table with ``trained_now`` and ``wall_s`` per model."""
     trained = table[table.trained_now.astype(bool)] if "trained_now" in table else table.iloc[:0]
+    if trained.empty:
+        return Markdown(f"**{len(table)} models**, all loaded from the run store (none trained "
+                        "by this notebook).")
     minutes = float(trained.wall_s.sum()) / 60 if "wall_s" in trained else 0.0
-    loaded = len(table) - len(trained)
-    text = (f"**{len(table)} models**: {len(trained)} trained by this run"
-            + (f" in {minutes:.1f} min of training" if len(trained) else "")
-            + f", {loaded} loaded from the run store.")
-    return Markdown(text)
+    return Markdown(f"**{len(table)} models**: {len(trained)} trained by this notebook in "
+                    f"{minutes:.1f} min of training, {len(table) - len(trained)} loaded from "
+                    "the run store.")

@@ -163,11 +163,16 @@ def fingerprint(config: Config, root: Path | None = None) -> dict[str, Any]:
 
 
 def parameters_cell_values(path: Path) -> dict[str, Any]:
-    """The literal assignments of a notebook's ``parameters`` cell."""
+    """The literal assignments of a notebook's ``parameters`` cell (``name: type = value``)."""
     cell = next(c for c in nbformat.read(path, as_version=4).cells
                 if "parameters" in c.metadata.get("tags", []))
-    return {t.id: ast.literal_eval(node.value) for node in ast.parse(cell.source).body
-            if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
+    values = {}
+    for node in ast.parse(cell.source).body:
+        targets = (node.targets if isinstance(node, ast.Assign)
+                   else [node.target] if isinstance(node, ast.AnnAssign) and node.value else [])
+        values.update({t.id: ast.literal_eval(node.value) for t in targets
+                       if isinstance(t, ast.Name)})
+    return values
 
 
 def current_config(root: Path, profile: str, name: str) -> Config:

@@ -15,12 +15,14 @@ from html import escape
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
 from plotly.colors import diverging
 from plotly.subplots import make_subplots
 
 from . import plots
+from .effects import COLOURS, SIDES
 
 SCREEN_CLASS = "figure-screen"  # the plotly figure, shown on screen
 PRINT_CLASS = "figure-print"  # the matplotlib PNG, shown in print
@@ -121,3 +123,65 @@ def landscape_planes(planes: dict) -> ScreenAndPrint:
                                                                   "b": 0})
     return ScreenAndPrint(fig, plots.landscape_planes(planes),
                           "training loss around a teacher and its student")
+
+
+def _interval(low: float, high: float) -> str:
+    return f"[{low:+.3g}, {high:+.3g}]" if low == low and high == high else "none (one seed)"
+
+
+def forest(effects: pd.DataFrame) -> ScreenAndPrint | Figure:
+    """``plots.forest`` to explore: the same panels, colours and marks, each effect's whole
+    label, estimate, interval, threshold, margin and outcome on hover. Without effects, a
+    note."""
+    if effects.empty:
+        return plots.note(plots.NO_EFFECTS)
+    panels = plots.ForestPanel.of(effects)
+    heights = [p.height for p in panels]
+    height = 90 + 19 * sum(heights) + 60 * (len(panels) - 1)  # px; 60 between panels
+    fig = make_subplots(rows=len(panels), cols=1, row_heights=heights,
+                        vertical_spacing=60 / height)
+    shown: set[str] = set()
+    for row, panel in enumerate(panels, start=1):
+        axes = {"xref": f"x{row if row > 1 else ''} domain", "yref": f"y{row if row > 1 else ''}"}
+        for r in panel.effects.itertuples():
+            if r.margin == r.margin:
+                fig.add_shape(type="rect" if r.kind == "null" else "line",
+                              x0=-r.margin if r.kind == "null" else r.margin, x1=r.margin,
+                              y0=r.y - 0.4, y1=r.y + 0.4, fillcolor="#e0e0e0",
+                              line={"color": "#666", "width": 1}, layer="below", row=row, col=1)
+            fig.add_annotation(x=1.01, y=r.y, text=r.outcome, showarrow=False, xanchor="left",
+                               font={"size": 10, "color": COLOURS[r.side]}, **axes)
+        for side, group in panel.effects.dropna(subset=["estimate"]).groupby("side", sort=False):
+            details = [[r.group, r.effect, _interval(r.ci_low, r.ci_high), r.outcome,
+                        f"judged against {r.threshold:g}" + (
+                            f", margin {'±' if r.kind == 'null' else '+'}{r.margin:g} "
+                            f"({r.kind})" if r.margin == r.margin else "")]
+                       for r in group.itertuples()]
+            fig.add_trace(go.Scatter(
+                x=group.estimate, y=group.y, mode="markers", name=SIDES[side],
+                legendgroup=side, showlegend=side not in shown,
+                legendrank=list(SIDES).index(side),
+                marker={"color": COLOURS[side], "size": 8},
+                error_x={"type": "data", "symmetric": False, "thickness": 1.5,
+                         "array": (group.ci_high - group.estimate).fillna(0),
+                         "arrayminus": (group.estimate - group.ci_low).fillna(0)},
+                customdata=details,
+                hovertemplate=("<b>%{customdata[0]}</b><br>%{customdata[1]}<br>"
+                               "estimate %{x:+.3g}, 95% CI %{customdata[2]}<br>"
+                               "%{customdata[4]}: %{customdata[3]}<extra></extra>")),
+                row=row, col=1)
+            shown.add(side)
+        for threshold in panel.effects.threshold.unique():
+            fig.add_vline(x=threshold, line={"color": "black", "width": 1}, row=row, col=1)
+        fig.update_yaxes(tickvals=list(range(len(panel.labels))), ticktext=[
+            f"<b>{label}</b>" if i in panel.headers else label
+            for i, label in enumerate(panel.labels)], range=[len(panel.labels) - 0.5, -0.5],
+            tickfont={"size": 10}, row=row, col=1)
+        fig.update_xaxes(title={"text": panel.unit, "font": {"size": 11}}, zeroline=False,
+                         row=row, col=1)
+    fig.update_layout(template="plotly_white", height=height,
+                      margin={"l": 10, "r": 100, "t": 50, "b": 10},
+                      legend={"orientation": "h", "xref": "container", "yref": "container",
+                              "x": 0, "y": 1, "yanchor": "top"})
+    return ScreenAndPrint(fig, plots.forest(effects), "every judged effect, with its 95% "
+                          "interval and the threshold it is judged against")

@@ -1,21 +1,27 @@
 """Notebook plumbing: the injected parameters, publishing a claim's verdicts, gluing text.
 
-``publish(result, config)`` is a notebook's verdict cell: it writes the results record of every
-claim the notebook judges and glues, per claim, the verdict, the headline and the rule, so that the
-page's text and admonitions show them. Cost: a few small files.
+``configure(Config, scope)`` is a notebook's validation cell: the parameters validated, a key the
+declared settings would override refused, and where the run's record will go printed (the
+profile's ``results/<profile>/``, or ``results/own/<name>/`` for a run of your own:
+``report.own_runs``). ``publish(result, config)`` is its verdict cell: it writes the results
+record of every claim the notebook judges there and glues, per claim, the verdict, the headline
+and the rule, so that the page's text and admonitions show them. Cost: a few small files.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import yaml
 
 from ..claims import notebook_of
 from ..claims.common import ClaimResult, read_exploration
 from ..claims.config import Config
 from ..paths import project_root
+from .effects import judged_effects
 from .fingerprint import fingerprint
+from .own_runs import check_overrides, place
 from .records import write_record
 
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
@@ -56,13 +62,23 @@ def glue_texts(texts: dict[str, str]) -> None:
         glue(name, text, display=False)
 
 
+def configure(config: type[Config], scope: ParameterScope) -> Config:
+    """The parameters of ``scope`` validated into ``config``, with no key that a declared
+    setting overrides (``own_runs.check_overrides``); prints where the run's record will go."""
+    validated = config.from_params(scope.parameters())
+    check_overrides(validated)
+    print(place(validated).describe(project_root()))
+    return validated
+
+
 def publish(result: ClaimResult, config: Config) -> dict[str, Any]:
     """Write the results record of each claim the notebook judges (the first to
-    ``<notebook>.json``, others to ``<notebook>.<claim>.json``), glue ``<claim>_verdict``,
-    ``<claim>_headline`` and ``<claim>_rule`` (claim in lower case), print them, and return the
-    main record."""
+    ``<notebook>.json``, others to ``<notebook>.<claim>.json``) where ``own_runs.place`` says,
+    glue ``<claim>_verdict``, ``<claim>_headline`` and ``<claim>_rule`` (claim in lower case),
+    print them, and return the main record."""
     notebook = notebook_of(config)
     made_by = fingerprint(config)
+    where = place(config)
     records = []
     for i, claim in enumerate(notebook.claims):
         records.append(write_record(
@@ -70,12 +86,22 @@ def publish(result: ClaimResult, config: Config) -> dict[str, Any]:
             verdict=result.verdicts[claim], rule=result.rules[claim],
             numbers=result.numbers(claim), params=config.as_dict(), device=result.device,
             started=result.started, fingerprint=made_by, secondary=i > 0,
-            phases=result.phases))
+            phases=result.phases, folder=where.folder, run=where.name))
         key = claim.lower()
         glue_texts({f"{key}_verdict": result.verdicts[claim],
                     f"{key}_headline": result.headline(claim), f"{key}_rule": result.rules[claim]})
         print(f"{claim}: {result.verdicts[claim]} — {result.headline(claim)}")
+    if where.own:
+        print(where.describe(project_root()))
     return records[0]
+
+
+def judged(result: ClaimResult, config: Config) -> pd.DataFrame:
+    """Every effect the verdicts of the notebook's claims read (``effects.judged_effects``): the
+    rows of the page's forest plot, as of the dashboard's."""
+    notebook = notebook_of(config)
+    return pd.concat([judged_effects(claim, notebook.name, result.numbers(claim))
+                      for claim in notebook.claims], ignore_index=True)
 
 
 def explorations(config: Config, kind: str = "") -> Any:
@@ -93,5 +119,5 @@ def experiment_notes(name: str) -> dict[str, Any]:
 def parameters_cell(config: type[Config], values: dict[str, Any]) -> str:
     """The source of a notebook's parameters cell: one literal per line with its help text, in the
     order of ``config``'s fields, each value from ``values`` or else the field's default."""
-    return "\n".join(f"{row['name']} = {values.get(row['name'], row['default'])!r}  # {row['help']}"
-                     for row in config.reference())
+    return "\n".join(f"{row['name']}: {row['type']} = {values.get(row['name'], row['default'])!r}"
+                     f"  # {row['help']}" for row in config.reference())

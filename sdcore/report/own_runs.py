@@ -8,8 +8,8 @@ dashboard and ``status`` read ``results/<profile>/`` only), named by ``run_name`
 profile and the keys it changes (``cpu-temperature=2.0``). A run at a profile with no parameters
 file for the notebook is one too, named by the profile.
 
-A key the run changes that a declared setting sets for itself would change nothing the setting
-runs; ``check_overrides`` refuses it, naming the settings and printing the ``-y`` that changes
+A key the run changes that a declared setting sets to another value for itself would change
+nothing the setting runs; ``check_overrides`` refuses it, naming the settings and printing the ``-y`` that changes
 them instead. Cost: reading two small YAML files and validating them.
 """
 
@@ -119,14 +119,15 @@ def check_overrides(config: Config) -> None:
         in_setting = keys.get(key, key)
         if in_setting not in SETTING_KEYS:
             continue
-        setters = [s for s in settings if in_setting in s]
+        value = new[0] if key in keys and len(new) == 1 else new
+        setters = [s for s in settings if in_setting in s and s[in_setting] != value]
         if not setters:
             continue
-        value = new[0] if key in keys and len(new) == 1 else new
         fixed = [{**s, in_setting: value} if in_setting in s else s for s in settings]
         listed = ", ".join(f"{s['name']}: {s[in_setting]!r}" for s in setters)
+        flow = yaml.safe_dump(fixed, default_flow_style=True, width=10**6, sort_keys=False)
         raise ConfigError(
             f"parameter {key!r} = {new!r} would change nothing in the declared setting(s) that "
             f"set their own ({listed}); change it in the settings instead, e.g. papermill -y "
-            f"\"settings: {yaml.safe_dump(fixed, default_flow_style=True, width=10**6).strip()}"
-            "\" (or edit a copy of the parameters file and pass it with -f)")
+            f"\"settings: {flow.strip()}\" (or edit a copy of the parameters file and pass it "
+            "with -f)")

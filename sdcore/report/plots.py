@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from ..claims.student_beats_teacher import ROLES as C1_ROLES
 from ..engine.stats import mean_ci
+from .effects import COLOURS, SIDES, notebook_number
 
 
 ROLE_ORDER = [*(r for r in C1_ROLES if r != "ensemble"), "SAM teacher", "student of SAM"]
@@ -542,5 +543,92 @@ def staying(checks: pd.DataFrame) -> Figure:
         ax.set_xlabel(f"fresh student: {what}", fontsize=8)
         ax.set_ylabel(f"same-init student: {what}", fontsize=8)
     ax_a.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+EFFECT_LABEL_CHARS = 60  # an effect's label on the axis; the whole of it on hover
+
+
+def _shortened(label: str) -> str:
+    return label if len(label) <= EFFECT_LABEL_CHARS else label[:EFFECT_LABEL_CHARS - 1] + "…"
+
+
+@dataclass
+class ForestPanel:
+    """The effects of one unit in a forest plot (``report.effects``), top to bottom: a header
+    per claim · notebook · setting (led by the profile where there are several), then its
+    effects, each at its position ``y`` and with its header as ``group``."""
+
+    unit: str
+    labels: list[str]  # the axis labels, top to bottom
+    headers: list[int]  # the headers' positions among them
+    effects: pd.DataFrame
+
+    @property
+    def height(self) -> int:
+        """Its height in rows, its axis included."""
+        return len(self.labels) + 3
+
+    @classmethod
+    def of(cls, effects: pd.DataFrame) -> list["ForestPanel"]:
+        """One panel per unit of ``effects``, in the order they come."""
+        several = "profile" in effects and effects.profile.nunique() > 1
+        keys = [*(["profile"] if several else []), "claim", "notebook", "setting"]
+        panels = []
+        for unit, rows in effects.groupby("unit", sort=False):
+            labels, headers, placed = [], [], []
+            for values, group in rows.groupby(keys, sort=False):
+                *profile, claim, notebook, setting = values
+                headers.append(len(labels))
+                labels.append(" · ".join([*profile, claim, notebook_number(notebook), setting]))
+                placed.append(group.assign(y=range(len(labels), len(labels) + len(group)),
+                                           group=labels[-1]))
+                labels += [_shortened(label) for label in group.effect]
+            panels.append(cls(str(unit), labels, headers, pd.concat(placed)))
+        return panels
+
+
+NO_EFFECTS = "no judged effects in these records"
+
+
+def forest(effects: pd.DataFrame) -> Figure:
+    """Every judged effect (``report.effects``): its estimate and 95% interval, coloured by its
+    side (favours the claim, counts against it, undecided, outside the verdict), its outcome in
+    words at the right. Effects in different units never share an axis: one panel per unit
+    (accuracy in pp, flattening in % of the teachers' mean, ...), rows grouped by claim ·
+    notebook · setting. The black line is the threshold each is judged against; a null
+    prediction's ±margin is shaded, an at-most prediction's +margin ticked."""
+    if effects.empty:
+        return note(NO_EFFECTS)
+    panels = ForestPanel.of(effects)
+    heights = [p.height for p in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, 0.24 * sum(heights) + 0.6),
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    for panel, ax in zip(panels, axes[:, 0]):
+        for r in panel.effects.itertuples():
+            color = COLOURS[r.side]
+            if r.margin == r.margin and r.kind == "null":
+                ax.fill_betweenx([r.y - 0.4, r.y + 0.4], -r.margin, r.margin, color="0.88")
+            elif r.margin == r.margin:
+                ax.plot([r.margin] * 2, [r.y - 0.4, r.y + 0.4], color="0.4", lw=1)
+            if r.estimate == r.estimate:
+                ax.errorbar(r.estimate, r.y, xerr=_error(r.ci_low, r.estimate, r.ci_high),
+                            fmt="o", ms=4, color=color, capsize=2.5, lw=1.2)
+            ax.text(1.01, r.y, r.outcome, color=color, fontsize=7, va="center",
+                    transform=ax.get_yaxis_transform())
+        for threshold in panel.effects.threshold.unique():
+            ax.axvline(threshold, color="k", lw=0.8)
+        ax.set_yticks(range(len(panel.labels)), panel.labels, fontsize=7)
+        for i in panel.headers:
+            ax.get_yticklabels()[i].set_fontweight("bold")
+        ax.set_ylim(len(panel.labels) - 0.5, -0.5)
+        ax.set_xlabel(panel.unit, fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.grid(axis="x", color="0.93")
+    present = [s for s in SIDES if s in set(effects.side)]
+    axes[0, 0].legend([plt.Line2D([], [], marker="o", ls="", color=COLOURS[s]) for s in present],
+                      [SIDES[s] for s in present], loc="lower left", bbox_to_anchor=(0, 1.0),
+                      ncol=len(present), frameon=False, fontsize=8)
     fig.tight_layout()
     return fig

@@ -107,11 +107,13 @@ def finite_or_none(value: Any) -> Any:
 def write_record(*, claim: str, notebook: str, profile: str, verdict: str, rule: str,
                  numbers: dict[str, Any], params: dict[str, Any], device: str,
                  started: datetime, fingerprint: dict[str, Any], secondary: bool = False,
-                 phases: dict[str, float] | None = None) -> dict[str, Any]:
+                 phases: dict[str, float] | None = None, folder: Path | None = None,
+                 run: str = "") -> dict[str, Any]:
     """Write and return the results record; ``started`` is when the notebook began.
 
     A notebook's main claim goes to ``<notebook>.json``; a ``secondary`` claim it also tests
-    goes to ``<notebook>.<claim>.json``.
+    goes to ``<notebook>.<claim>.json``; both in ``folder`` (default ``results/<profile>/``).
+    ``run`` names a run of your own (``own_runs``), kept in the record.
     """
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
@@ -121,9 +123,9 @@ def write_record(*, claim: str, notebook: str, profile: str, verdict: str, rule:
               "provenance": {"parameters": parameters_source(notebook, profile, params),
                              **provenance(device, started, wall_s, params.get("precision"),
                                           phases)},
-              "fingerprint": fingerprint}
+              "fingerprint": fingerprint, **({"run": run} if run else {})}
     name = f"{notebook}.{claim}" if secondary else notebook
-    atomic_write_json(record, results_dir(profile) / f"{name}.json")
+    atomic_write_json(record, (folder or results_dir(profile)) / f"{name}.json")
     return record
 
 
@@ -160,6 +162,30 @@ def latest_record(records: list[dict[str, Any]], notebook: str, claim: str,
     own = [r for r in records if r["notebook"] == notebook and r["claim"] == claim
            and profile in (None, r["profile"])]
     return max(own, key=lambda r: r["provenance"].get("started") or "", default=None)
+
+
+OWN_RUNS_VARIABLE = "SDCORE_OWN_RUNS"  # runs of your own the dashboard shows: names, or "all"
+
+
+def own_records(root: Path, asked: str) -> list[dict[str, Any]]:
+    """The records of the runs of your own under ``results/own/`` that ``asked`` names (comma-
+    separated; ``all``: every one), each with its run as its profile, ``"<run> (<profile>)"``,
+    so that it takes a column of its own. Unknown names are a ``ValueError``."""
+    base = root / "results" / "own"
+    found = sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+    names = found if asked.strip() == "all" else [n.strip() for n in asked.split(",") if n.strip()]
+    unknown = [n for n in names if n not in found]
+    if unknown:
+        raise ValueError(f"{OWN_RUNS_VARIABLE}: no run of your own called "
+                         f"{', '.join(map(repr, unknown))} in {base}; there are: "
+                         f"{', '.join(found) or 'none'}")
+    records = []
+    for name in names:
+        for path in sorted((base / name).glob("*.json")):
+            record = json.loads(path.read_text())
+            if isinstance(record, dict) and "verdict" in record:
+                records.append({**record, "profile": f"{name} ({record['profile']})"})
+    return records
 
 
 def read_records(root: Path | None = None) -> list[dict[str, Any]]:

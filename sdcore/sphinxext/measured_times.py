@@ -26,24 +26,26 @@ from . import tables
 from .tables import cell
 
 
-def _minutes(seconds: float) -> str:
+def minutes(seconds: float) -> str:
+    """``1.2 min``, or ``45 s`` under a minute."""
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 BUDGETS_S = {"cpu": 45 * 60, "gpu": 9 * 60}  # what a profile's main job may take, from empty
 
 
-def _reproduce_run(root: Path, profile: str) -> dict | None:
+def reproduce_run(root: Path, profile: str) -> dict | None:
+    """The profile's last ``reproduce`` run (``results/<profile>/reproduce.json``), if any."""
     path = root / "results" / profile / "reproduce.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _reproduce_cell(root: Path, profile: str) -> nodes.entry:
-    run = _reproduce_run(root, profile)
+    run = reproduce_run(root, profile)
     if run is None:
         return cell(nodes.emphasis("not recorded", "not recorded"))
     ran, skipped = len(run.get("ran", {})), len(run.get("skipped", []))
-    text = (f"{_minutes(run['wall_s'])}: {ran} notebook(s) run, {skipped} current and skipped"
+    text = (f"{minutes(run['wall_s'])}: {ran} notebook(s) run, {skipped} current and skipped"
             + (", book built" if run.get("build") else ""))
     return cell(nodes.Text(text))
 
@@ -64,7 +66,7 @@ class MeasuredTimes(Directive):
             for profile in profiles:
                 record = latest_record(records, nb.name, nb.claims[0], profile)
                 wall = None if record is None else record["provenance"].get("wall_s")
-                row.append(cell(nodes.Text("—" if wall is None else _minutes(wall))))
+                row.append(cell(nodes.Text("—" if wall is None else minutes(wall))))
             rows.append(row)
         rows.append([cell(nodes.strong("python -m sdcore reproduce", "python -m sdcore reproduce")),
                      *(_reproduce_cell(root, p) for p in profiles)])
@@ -74,7 +76,7 @@ class MeasuredTimes(Directive):
 
 
 def _seconds(value: float | None) -> str:
-    return "—" if value is None else _minutes(value)
+    return "—" if value is None else minutes(value)
 
 
 class ReproduceTimes(Directive):
@@ -87,7 +89,7 @@ class ReproduceTimes(Directive):
         root = project_root(Path(env.srcdir))
         profile = self.arguments[0]
         env.note_dependency(str(root / "results" / profile / "reproduce.json"))
-        run = _reproduce_run(root, profile)
+        run = reproduce_run(root, profile)
         if run is None:
             return [nodes.paragraph(text=f"No reproduce run of the {profile} profile recorded.")]
         training = run.get("training", {})
@@ -104,8 +106,8 @@ class ReproduceTimes(Directive):
         rows.append([cell(nodes.Text("book build")), cell(),
                      cell(nodes.Text(_seconds(run.get("build_s")))), cell(), cell()])
         budget = BUDGETS_S.get(profile)
-        total = _minutes(run["wall_s"]) + ("" if budget is None
-                                           else f" (budget {_minutes(budget)})")
+        total = minutes(run["wall_s"]) + ("" if budget is None
+                                           else f" (budget {minutes(budget)})")
         rows.append([cell(nodes.strong("the whole run", "the whole run")), cell(),
                      cell(nodes.strong(total, total)), cell(), cell()])
         headers = ("part", "training (one core each)", "wall time", "of which: models",
