@@ -9,8 +9,10 @@ fingerprints of the results records (``results/<profile>/*.json``) that the arch
 spec, every model already in the store against the archive's), refusing it with the files named
 and nothing written; then it stores each model as training does (``RunStore.begin``, then
 ``finish``: weights, then the metrics that mark the run complete, each written atomically, under
-the model's run lock). Models already stored and identical are skipped. Cost: reading and writing
-each model's weights once (fetch: reading them twice).
+the model's run lock). Models already stored and identical are skipped. A destination or run
+store that cannot be written is refused before anything is read or downloaded, and a downloaded
+archive that is refused is removed from pooch's cache, so that the next ``fetch`` downloads it
+anew. Cost: reading and writing each model's weights once (fetch: reading them twice).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ import json
 import os
 import shutil
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +57,43 @@ def model_file(key: str) -> str:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """An ``ArchiveError`` naming ``what`` unless ``folder`` is, or can be made, a folder that
+    this process may write in (its nearest existing folder at or above it is writable)."""
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    why = ("is not a folder" if not existing.is_dir()
+           else "" if os.access(existing, os.W_OK | os.X_OK) else "is not writable")
+    if why:
+        raise ArchiveError(f"cannot write {what}: {existing} {why}")
+
+
+def discard(path: Path) -> None:
+    """Remove the file or folder ``path``, if it is there."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+@contextmanager
+def staged(dest: Path) -> Iterator[Path]:
+    """A hidden path beside ``dest`` to write, then moved onto ``dest`` (a new path or an empty
+    folder), so that a failure leaves nothing behind; a failure to write it is an
+    ``ArchiveError`` that names ``dest``, not the hidden path."""
+    stage = dest.with_name(f".{dest.name}.partial")
+    discard(stage)
+    try:
+        yield stage
+        if dest.is_dir():
+            dest.rmdir()
+        os.replace(stage, dest)
+    except BaseException as err:
+        discard(stage)
+        if isinstance(err, OSError) and str(err.filename).startswith(str(stage)):
+            raise ArchiveError(f"cannot write {dest}: {err.strerror or err}") from None
+        raise
 
 
 def profile_models(root: Path, profile: str) -> dict[str, RunStore]:
@@ -94,6 +135,7 @@ def export(root: Path, profile: str, dest: Path, zipped: bool = False) -> dict[s
         raise ArchiveError(f"{dest} exists and is not an empty folder; choose another DEST")
     if zipped and archive_zip.exists():
         raise ArchiveError(f"{archive_zip} exists; remove it or choose another DEST")
+    check_writable(dest.parent, str(dest))
     models = profile_models(root, profile)
     missing = [key for key, store in models.items() if not store.is_complete(key)]
     if missing:
@@ -108,9 +150,7 @@ def export(root: Path, profile: str, dest: Path, zipped: bool = False) -> dict[s
     import safetensors.torch
 
     records, others = backed_records(root, profile, set(models))
-    partial = dest.with_name(f".{dest.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
+    with staged(dest) as partial:
         entries = []
         with Progress(len(models), f"exporting {len(models)} models", "model") as progress:
             for key, store in models.items():
@@ -125,15 +165,9 @@ def export(root: Path, profile: str, dest: Path, zipped: bool = False) -> dict[s
                 progress.update()
         manifest = {"format": FORMAT, "store_format": STORE_FORMAT, "profile": profile,
                     "sdcore": __version__, "torch": torch.__version__,
-                    "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "created": datetime.now(UTC).isoformat(timespec="seconds"),
                     "models": entries, "records": records, "records_not_backed": others}
         atomic_write_json(manifest, partial / MANIFEST)
-        if dest.exists():
-            dest.rmdir()
-        os.replace(partial, dest)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     if zipped:
         write_zip(dest, archive_zip)
     return manifest
@@ -141,15 +175,9 @@ def export(root: Path, profile: str, dest: Path, zipped: bool = False) -> dict[s
 
 def write_zip(folder: Path, path: Path) -> None:
     """``folder``'s files, stored uncompressed (weights barely compress) at the top of ``path``."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
-            for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-                archive.write(file, file.relative_to(folder).as_posix())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with staged(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+        for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+            archive.write(file, file.relative_to(folder).as_posix())
 
 
 class Archive:
@@ -180,10 +208,15 @@ class Archive:
             raise ArchiveError(f"{name}: damaged in the archive {self.path} ({err})") from None
 
 
+def is_url(source: str) -> bool:
+    """Whether ``source`` names an archive to download (``https://...`` or ``doi:...``)."""
+    return "://" in source or source.startswith("doi:")
+
+
 def local_path(source: str) -> Path:
-    """``source`` itself, or the file that the URL (``https://...`` or ``doi:...``) names,
-    downloaded by pooch into its cache for sdcore."""
-    if "://" in source or source.startswith("doi:"):
+    """``source`` itself, or the file that the URL (``is_url``) names, downloaded by pooch into
+    its cache for sdcore."""
+    if is_url(source):
         import pooch
 
         try:
@@ -317,10 +350,23 @@ class Fetched:
 def fetch(source: str, runs: Path | None = None, expected_sha256: str | None = None) -> Fetched:
     """Check the archive at ``source`` (a folder, a .zip, or its URL) as a whole, then store its
     models in the run store ``runs`` (default: ``paths.runs_root()``). A refused archive raises
-    an ``ArchiveError`` naming every problem, with nothing written."""
-    archive = Archive(local_path(source))
-    manifest = read_manifest(archive, expected_sha256)
+    an ``ArchiveError`` naming every problem, with nothing written; if it was downloaded, it is
+    removed from pooch's cache, which would otherwise hand it out again."""
     store = RunStore(runs or runs_root())
+    check_writable(store.root, f"the run store {store.root}")
+    path = local_path(source)
+    try:
+        return fill(store, Archive(path), source, expected_sha256)
+    except ArchiveError:
+        if is_url(source):
+            path.unlink(missing_ok=True)
+        raise
+
+
+def fill(store: RunStore, archive: Archive, source: str,
+         expected_sha256: str | None) -> Fetched:
+    """``fetch``'s work once the archive is here: check it all, then store its models."""
+    manifest = read_manifest(archive, expected_sha256)
     entries = manifest.get("models", [])
     todo, present, problems = [], [], []
     with Progress(len(entries), f"checking {len(entries)} models", "model") as progress:

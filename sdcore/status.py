@@ -2,32 +2,93 @@
 
 A notebook's records at a profile are *fresh* when their fingerprint (``report.fingerprint``)
 matches what a rerun would use now, *stale* when some part changed (parameters, a rule, code,
-data, models: each named), *missing* when the notebook has not run there. A note says when a
-record was made with another ``requirements.lock`` than the checkout's, or in an environment that
-differed from its lock; that alone does not make it stale. Cost: reading the
-records, the sources and each dataset's files once.
+data, models: each named), *missing* when the notebook has not run there. Under each notebook that
+has records, a second line gives when they were made and each parameter a rerun would set
+otherwise (``key: old → new``). A note says when a record was made with another
+``requirements.lock`` than the checkout's, or in an environment that differed from its lock; that
+alone does not make it stale. Cost: reading the records, the sources and each dataset's files
+once.
 """
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from .claims import NOTEBOOKS
-from .report.fingerprint import Freshness, notebook_freshness
-from .report.records import profiles_of, read_records
+from .claims import NOTEBOOKS, notebook
+from .profiles import check_profile
+from .report.fingerprint import Freshness, current_config, notebook_freshness
+from .report.records import latest_record, profiles_of, read_records
 
 
 def statuses(root: Path, profiles: list[str] | None = None) -> list[tuple[str, str, Freshness]]:
     """(profile, notebook, freshness) for every notebook at each of ``profiles`` (default: the
-    profiles that have records)."""
+    profiles that have records); a ``ProfileError`` for a profile that does not exist."""
+    for profile in profiles or []:
+        check_profile(root, profile)
     records = read_records(root)
     chosen = profiles or profiles_of(records)
     return [(profile, nb.name, notebook_freshness(records, root, profile, nb.name))
             for profile in chosen for nb in NOTEBOOKS]
 
 
-def report(rows: list[tuple[str, str, Freshness]]) -> str:
-    """One line per row: profile, notebook, then its state and why."""
+def made_record(records: list[dict[str, Any]], profile: str, name: str) -> dict[str, Any] | None:
+    """The latest record of notebook ``name`` at ``profile``: its main claim's, else another's."""
+    found = (latest_record(records, name, claim, profile) for claim in notebook(name).claims)
+    return next((record for record in found if record is not None), None)
+
+
+def changed_parameters(root: Path, record: dict[str, Any], profile: str,
+                       name: str) -> list[str]:
+    """``key: old → new`` for each parameter of ``record`` that a rerun at ``profile`` would set
+    otherwise (none where the profile's parameters no longer validate: the state says so);
+    compared as JSON, as the record keeps them."""
+    try:
+        now = json.loads(json.dumps(current_config(root, profile, name).as_dict(), default=str))
+    except Exception:  # noqa: BLE001 - as in freshness, whose state names the failure
+        return []
+    old = record.get("params", {})
+    return [f"{key}: {shown(old, key)} → {shown(now, key)}"
+            for key in sorted({*old, *now})
+            if key not in old or key not in now or old[key] != now[key]]
+
+
+def shown(params: dict[str, Any], key: str, width: int = 60) -> str:
+    """The value of ``params[key]`` as Python writes it (cut at ``width`` characters), or
+    ``(absent)``."""
+    if key not in params:
+        return "(absent)"
+    text = repr(params[key])
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def when(record: dict[str, Any]) -> str:
+    """When ``record``'s run started, in UTC to the minute."""
+    started = record.get("provenance", {}).get("started")
+    if not started:
+        return "at an unknown date"
+    return datetime.fromisoformat(started).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def details(root: Path, record: dict[str, Any], profile: str, name: str) -> str:
+    """The second line of a notebook with records: when they were made, and the parameters a
+    rerun would change."""
+    changed = changed_parameters(root, record, profile, name)
+    since = f"; parameters changed since: {', '.join(changed)}" if changed else ""
+    return f"made {when(record)}{since}"
+
+
+def report(root: Path, rows: list[tuple[str, str, Freshness]]) -> str:
+    """One line per row (profile, notebook, then its state and why), and under each notebook
+    with records its ``details``."""
+    records = read_records(root)
     width = max((len(name) for _, name, _ in rows), default=0)
-    return "\n".join(f"{profile:<6} {name:<{width}}  {state.describe()}"
-                     for profile, name, state in rows)
+    lines = []
+    for profile, name, state in rows:
+        lines.append(f"{profile:<6} {name:<{width}}  {state.describe()}")
+        record = made_record(records, profile, name)
+        if record is not None:
+            lines.append(f"{'':<6} {details(root, record, profile, name)}")
+    return "\n".join(lines)
