@@ -62,7 +62,7 @@ FLATNESS_SIDES = {"flatter": FAVOURS, "sharper": AGAINST, "unresolved": UNDECIDE
 
 
 def notebook_number(notebook: str) -> str:
-    """``02a`` for ``02a_amplified_regularization``."""
+    """A notebook's number: ``02a`` for ``02a_<name>``."""
     return notebook.split("_")[0]
 
 

@@ -168,7 +168,7 @@ OWN_RUNS_VARIABLE = "SDCORE_OWN_RUNS"  # runs of your own the dashboard shows: n
 
 
 def own_records(root: Path, asked: str) -> list[dict[str, Any]]:
-    """The records of the runs of your own under ``results/own/`` that ``asked`` names (comma-
+    """The records of the runs of your own under ``results/own/<name>/`` that ``asked`` names (comma-
     separated; ``all``: every one), each with its run as its profile, ``"<run> (<profile>)"``,
     so that it takes a column of its own. Unknown names are a ``ValueError``."""
     base = root / "results" / "own"
