@@ -185,5 +185,5 @@ def test_sdcore_run_trains_on_two_processes_then_writes_only_its_own_folder(
     executed = (project_copy / "results" / "own" / "t2" / f"{C1.name}.ipynb").read_text()
     assert "none trained by this notebook" in executed  # the jobs trained them all
     refused = run([sys.executable, "-m", "sdcore", "run", C1.name, "--profile", "smoke",
-                   "--set", "seeds=2"], project_copy)
-    assert refused.returncode == 1 and refused.stderr.startswith("error: parameter 'seeds' = 2")
+                   "--set", "seeds=3"], project_copy)
+    assert refused.returncode == 1 and refused.stderr.startswith("error: parameter 'seeds' = 3")
