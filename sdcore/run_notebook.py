@@ -25,8 +25,8 @@ from .claims import notebook as notebook_entry
 from .claims.config import ConfigError
 from .dispatch import Options, train
 from .profiles import merged
-from .report.fingerprint import parameters_cell_values
-from .report.own_runs import RunPlace, check_overrides, place
+from .report.fingerprint import current_config
+from .report.own_runs import RunPlace, check_overrides, declared, place
 from .reproduce import execute
 
 
@@ -56,15 +56,15 @@ def parse_sets(sets: list[str]) -> dict[str, Any]:
 def run_notebook(root: Path, name: str, profile: str, sets: list[str], run_name: str = "",
                  jobs: int = 1) -> Ran:
     """Validate, train what is missing on ``jobs`` processes, execute; see the module's text."""
-    entry = notebook_entry(name)
-    page = root / f"{entry.path}.ipynb"
+    page = root / f"{notebook_entry(name).path}.ipynb"
     given = {**parse_sets(sets), **({"run_name": run_name} if run_name else {})}
-    params = {**merged(root, profile, name), **given}
-    config = entry.config.from_params({**parameters_cell_values(page), **params})
-    check_overrides(config)
-    where = place(config)
+    config = current_config(root, profile, name, given)
+    profile_config = declared(config)
+    check_overrides(config, profile_config)
+    where = place(config, profile_config)
     print(where.describe(root), flush=True)
     train(root, profile, Options("local", jobs), [name], overrides=given)
     folder = where.folder if where.own else root / "_build" / "run" / profile
-    executed = execute(page, params, root, folder / f"{name}.ipynb")
+    executed = execute(page, {**merged(root, profile, name), **given}, root,
+                       folder / f"{name}.ipynb")
     return Ran(where, where.folder / f"{name}.json", executed)

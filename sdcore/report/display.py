@@ -18,6 +18,8 @@ import pandas as pd
 from IPython.display import Markdown
 from pandas.io.formats.style import Styler
 
+from ..engine.stats import p_text
+
 SMALL = 0.01  # a column whose largest magnitude is below this gets significant digits
 
 
@@ -35,7 +37,7 @@ def _number_format(values: pd.Series, p_value: bool):
         if not isinstance(x, numbers.Real) or isinstance(x, bool) or not np.isfinite(x):
             return "" if x is None or (isinstance(x, float) and np.isnan(x)) else str(x)
         if p_value:
-            return "< 0.001" if x < 0.001 else f"{x:.3f}"
+            return p_text(x).removeprefix("p ").removeprefix("= ")
         if isinstance(x, numbers.Integral):
             return str(x)
         return f"{x:.3g}" if small else f"{x:.2f}"

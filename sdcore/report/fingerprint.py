@@ -175,11 +175,14 @@ def parameters_cell_values(path: Path) -> dict[str, Any]:
     return values
 
 
-def current_config(root: Path, profile: str, name: str) -> Config:
+def current_config(root: Path, profile: str, name: str,
+                   overrides: dict[str, Any] | None = None) -> Config:
     """The config a rerun of notebook ``name`` at ``profile`` would validate now: its
-    parameters cell, with the profile's parameters injected over it."""
+    parameters cell, with the profile's parameters injected over it (and ``overrides`` over
+    those: a run of your own)."""
     nb = notebook(name)
-    params = {**parameters_cell_values(root / f"{nb.path}.ipynb"), **merged(root, profile, name)}
+    params = {**parameters_cell_values(root / f"{nb.path}.ipynb"), **merged(root, profile, name),
+              **(overrides or {})}
     return nb.config.from_params(params)
 
 

@@ -21,7 +21,7 @@ from ..claims.config import Config
 from ..paths import project_root
 from .effects import judged_effects
 from .fingerprint import fingerprint
-from .own_runs import check_overrides, place
+from .own_runs import check_overrides, declared, place
 from .records import write_record
 
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
@@ -66,8 +66,9 @@ def configure(config: type[Config], scope: ParameterScope) -> Config:
     """The parameters of ``scope`` validated into ``config``, with no key that a declared
     setting overrides (``own_runs.check_overrides``); prints where the run's record will go."""
     validated = config.from_params(scope.parameters())
-    check_overrides(validated)
-    print(place(validated).describe(project_root()))
+    profile = declared(validated)
+    check_overrides(validated, profile)
+    print(place(validated, profile).describe(project_root()))
     return validated
 
 

@@ -94,11 +94,12 @@ def _compact(value: Any) -> str:
     return str(value)
 
 
-def place(config: Config) -> RunPlace:
+def place(config: Config, profile: Config | None = None) -> RunPlace:
     """Where ``config``'s run writes its record: ``results/<profile>/`` for the profile's own
-    parameters, else ``results/own/<name>/``."""
+    parameters (``profile``: ``declared(config)``, read here if not given), else
+    ``results/own/<name>/``."""
     root = project_root()
-    profile = declared(config)
+    profile = profile or declared(config)
     changed = changes(config, profile)
     name = getattr(config, "run_name", "") or (
         derived_name(config.profile, changed) if changed or profile is None else "")
@@ -107,11 +108,12 @@ def place(config: Config) -> RunPlace:
     return RunPlace(root / "results" / OWN / name, name, changed)
 
 
-def check_overrides(config: Config) -> None:
+def check_overrides(config: Config, profile: Config | None = None) -> None:
     """Refuse a key the run changes that a declared setting sets itself: it would change nothing
-    that setting runs. The message gives the ``-y`` that changes the settings instead."""
+    that setting runs. The message gives the ``-y`` that changes the settings instead.
+    ``profile``: ``declared(config)``, read here if not given."""
     settings = getattr(config, "settings", [])
-    profile = declared(config)
+    profile = profile or declared(config)
     if not settings or profile is None:
         return
     keys = {"datasets": "dataset", "models": "model"}
