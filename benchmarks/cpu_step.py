@@ -37,11 +37,7 @@ from pathlib import Path
 import torch
 
 from sdcore.engine.data import ImageData
-from sdcore.engine.distill import (
-    cross_entropy_loss,
-    distillation_loss,
-    label_smoothing_loss,
-)
+from sdcore.engine.distill import cross_entropy_loss, distillation_loss, label_smoothing_loss
 from sdcore.engine.hardware import cpu_info
 from sdcore.engine.models import build_model, memory_format
 from sdcore.engine.specs import KDWeights, Recipe

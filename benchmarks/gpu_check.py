@@ -40,7 +40,8 @@ from sdcore.engine.specs import KDWeights, Recipe
 from sdcore.engine.speed import PLAIN, Speed, compiled, on_device, resolve_device
 from sdcore.engine.train import Job, fit_many
 from sdcore.paths import data_root, project_root
-from sdcore.plan import profile_plan, summary
+from sdcore.project.plan import profile_plan, summary
+from sdcore.project.run import notebook_runs
 
 FAST = Speed()
 BF16 = Recipe(2, 128, 0.1, 0.9, True, 5e-4, "cosine", True, precision="bf16")  # the gpu profile's
@@ -115,7 +116,7 @@ def same_accuracy(device: torch.device, epochs: int, seeds: int, subset: int = 0
 def paper_hours(units: dict[str, dict[str, float]]) -> dict[str, float]:
     """Training hours of each notebook of the paper profile: its planned models (``sdcore plan``)
     priced at ``units`` (seconds per model-epoch by architecture and role)."""
-    hours = summary(profile_plan(ROOT, "paper", units=units)).estimate_h
+    hours = summary(profile_plan(notebook_runs(ROOT, "paper"), units=units)).estimate_h
     return {notebook: float(h) for notebook, h in hours.items() if notebook != "total"}
 
 

@@ -38,7 +38,7 @@ from sdcore.claims.common import kd_weights, lab_for, teacher_spec  # noqa: E402
 from sdcore.engine.hardware import cpu_info  # noqa: E402
 from sdcore.engine.stats import equivalence, mean_ci  # noqa: E402
 from sdcore.paths import project_root  # noqa: E402
-from sdcore.profiles import merged  # noqa: E402
+from sdcore.project.profiles import merged  # noqa: E402
 
 MARGIN_PP = 0.5  # equivalence margin of each paired difference, in accuracy points
 FIRST_SEED = 5000  # disjoint from every judged seed (100+, 300+) and every search (0-2, 1000+, 2000+)

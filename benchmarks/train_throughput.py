@@ -24,7 +24,7 @@ from sdcore.engine.distill import cross_entropy_loss
 from sdcore.engine.models import build_model
 from sdcore.engine.train import fit
 from sdcore.paths import data_root, project_root
-from sdcore.profiles import merged
+from sdcore.project.profiles import merged
 
 
 class PILImages(Dataset):

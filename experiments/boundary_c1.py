@@ -29,7 +29,7 @@ from sdcore.claims.roles import long_teacher
 from sdcore.engine.stats import mean_ci
 from sdcore.engine.store import atomic_write_json
 from sdcore.paths import project_root
-from sdcore.profiles import merged
+from sdcore.project.profiles import merged
 
 HYPOTHESIS = ("the student's gain over its teacher rises with the teacher's accuracy on its own "
               "training images (Kendall's τ > 0 over seeds, 95% bootstrap interval above 0)")

@@ -15,12 +15,7 @@ import argparse
 import json
 
 from sdcore.claims import notebook_of_module, student_beats_teacher
-from sdcore.claims.common import (
-    exploration_path,
-    lab_for,
-    self_distillation_chains,
-    unique_specs,
-)
+from sdcore.claims.common import exploration_path, lab_for, self_distillation_chains, unique_specs
 from sdcore.engine.stats import mean_ci
 from sdcore.engine.store import atomic_write_json
 

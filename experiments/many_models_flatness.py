@@ -30,7 +30,7 @@ from sdcore.engine.specs import KDWeights, ModelSpec
 from sdcore.engine.stats import rank_bootstrap
 from sdcore.engine.store import atomic_write_json
 from sdcore.paths import project_root
-from sdcore.profiles import merged
+from sdcore.project.profiles import merged
 
 FIRST_SEED = 2000
 RATES, DECAYS, BATCHES = (0.03, 0.1, 0.3), (0.0, 5e-4), (64, 128)

@@ -31,7 +31,7 @@ from sdcore.claims.roles import long_teacher
 from sdcore.engine.stats import mean_ci, no_better
 from sdcore.engine.store import atomic_write_json
 from sdcore.paths import project_root
-from sdcore.profiles import merged
+from sdcore.project.profiles import merged
 
 ROUNDS = {  # round: its seeds, what every candidate shares, and the candidates
     1: {"first_seed": 1000, "seeds": 3, "common": {"precision": "fp32", "resample_subset": False},

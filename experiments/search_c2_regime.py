@@ -25,7 +25,7 @@ from sdcore.claims import notebook_of_module
 from sdcore.claims.common import exploration_path, lab_for
 from sdcore.engine.store import atomic_write_json
 from sdcore.paths import project_root
-from sdcore.profiles import merged
+from sdcore.project.profiles import merged
 
 EPOCHS = (24, 40, 60)
 ACCURATE = ((2000, 12), (5000, 20))  # (training images, epochs) of the accurate teacher

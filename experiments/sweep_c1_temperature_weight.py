@@ -23,7 +23,7 @@ from sdcore.engine.specs import KDWeights, ModelSpec
 from sdcore.engine.stats import mean_ci
 from sdcore.engine.store import atomic_write_json
 from sdcore.paths import project_root
-from sdcore.profiles import merged
+from sdcore.project.profiles import merged
 
 TEMPERATURES = (1.0, 4.0, 8.0)
 WEIGHTS = (0.25, 0.5, 0.9)  # weight of the soft term; the label term gets 1 − w

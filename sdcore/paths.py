@@ -40,15 +40,13 @@ def checkout_root(start: Path | None = None) -> Path:
     return root
 
 
-def data_root(configured: str = "") -> Path:
-    return Path(configured).expanduser() if configured else project_root() / "data"
+def data_root(configured: str = "", root: Path | None = None) -> Path:
+    """The parameter if given, else ``<root>/data`` (``root``: default ``project_root()``)."""
+    return Path(configured).expanduser() if configured else (root or project_root()) / "data"
 
 
-def runs_root(configured: str = "") -> Path:
-    """The parameter if given, else ``$SDCORE_RUNS``, else ``<root>/runs``."""
+def runs_root(configured: str = "", root: Path | None = None) -> Path:
+    """The parameter if given, else ``$SDCORE_RUNS``, else ``<root>/runs`` (``root``: default
+    ``project_root()``)."""
     chosen = configured or os.environ.get(RUNS_VARIABLE, "")
-    return Path(chosen).expanduser() if chosen else project_root() / "runs"
-
-
-def results_dir(profile: str) -> Path:
-    return project_root() / "results" / profile
+    return Path(chosen).expanduser() if chosen else (root or project_root()) / "runs"

@@ -1,4 +1,10 @@
-"""Shared fixtures: a throwaway copy of the project, so tests never touch the committed files."""
+"""Shared fixtures: a throwaway copy of the project, so tests never touch the committed files.
+
+The suite runs on parallel workers (pytest-xdist, ``-n auto`` in pyproject.toml), one per core,
+each with one thread (and so every process it starts: ``OMP_NUM_THREADS=1``). A test that uses a
+fixture shared beyond one test (the smoke book, a module's fixture) is grouped with the other
+tests of that fixture, so that it is built once, on one worker (``--dist loadgroup``).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,27 @@ from pathlib import Path
 
 import pytest
 
-from sdcore.browser import missing
+from sdcore.project.browser import missing
 
 ROOT = Path(__file__).resolve().parents[1]
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one core per worker: torch here and in its children
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group each test with the others that share its widest fixture (``xdist_group``): the
+    smoke book's tests on one worker, a module's fixture's tests on one worker."""
+    for item in items:
+        shared = [(defs[-1].scope, name) for name, defs in
+                  getattr(item, "_fixtureinfo").name2fixturedefs.items()
+                  if defs and defs[-1].scope in ("session", "module")]
+        if any(name == "smoke_book" for _, name in shared):
+            item.add_marker(pytest.mark.xdist_group("smoke book"))
+        elif shared:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 NOT_COPIED = shutil.ignore_patterns(".git", ".venv", "venv", "runs", "_build", "data",
                                     "__pycache__", "*.egg-info", ".pytest_cache", ".whl")
 
@@ -106,35 +130,17 @@ def completed_runs(runs: Path) -> dict[str, float]:
 
 
 @pytest.fixture(scope="session")
-def smoke_runs(tmp_path_factory: pytest.TempPathFactory
-               ) -> tuple[SmokeBook, tuple[Path, subprocess.CompletedProcess]]:
-    """The two smoke runs, side by side on the two cores (every kernel on one thread): the smoke
-    book (``SmokeBook``) and a copy where ``reproduce --profile smoke --no-build`` trained every
-    model itself, one after another, in the notebooks' kernels."""
-    sequential = tmp_path_factory.mktemp("sequential_smoke") / "project"
-    copy_project(sequential)
-    kernels = Background(sequential, sequential.parent / "runs", "reproduce", "--profile",
-                         "smoke", "--no-build")
+def smoke_book(tmp_path_factory: pytest.TempPathFactory) -> SmokeBook:
+    """The smoke book (``SmokeBook``), shared by the tests that read its outputs: the smoke
+    profile's models trained as two local jobs, then every notebook run and the book built. A
+    fake virtual environment full of .rst, .md and .ipynb files sits in the copy: the build must
+    ignore it."""
     base = tmp_path_factory.mktemp("smoke_book")
     copy, runs = base / "project", base / "runs"
     copy_project(copy)
-    plant_foreign_folder(copy / "venv")  # the build must ignore a virtual environment's files
+    plant_foreign_folder(copy / "venv")
     train = run_sdcore(copy, runs, "train", "--profile", "smoke", "--executor", "local",
                        "--jobs", "2")
     trained = completed_runs(runs)
     done = Background(copy, runs, "reproduce", "--profile", "smoke").wait()
-    return SmokeBook(copy, train, trained, done, runs), (sequential, kernels.wait())
-
-
-@pytest.fixture(scope="session")
-def smoke_book(smoke_runs) -> SmokeBook:
-    """The smoke book (``SmokeBook``), shared by the tests that read its outputs. A fake virtual
-    environment full of .rst, .md and .ipynb files sits in the copy: the build must ignore it."""
-    return smoke_runs[0]
-
-
-@pytest.fixture(scope="session")
-def sequential_smoke(smoke_runs) -> tuple[Path, subprocess.CompletedProcess]:
-    """A project copy where ``reproduce --profile smoke --no-build`` trained every model itself,
-    one after another, in the notebooks' kernels."""
-    return smoke_runs[1]
+    return SmokeBook(copy, train, trained, done, runs)

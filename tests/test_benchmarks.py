@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sdcore.plan import profile_plan, summary
+from sdcore.project.plan import profile_plan, summary
+from sdcore.project.run import notebook_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "benchmarks" / "gpu_check_h100.json"
@@ -23,7 +24,7 @@ def test_gpu_check_reprices_the_paper_profile_from_a_saved_report(tmp_path):
     saved = json.loads(REPORT.read_text())
     assert report["units_s"] == saved["units_s"]
     for path, units in saved["units_s"].items():
-        hours = summary(profile_plan(ROOT, "paper", units=units)).estimate_h
+        hours = summary(profile_plan(notebook_runs(ROOT, "paper"), units=units)).estimate_h
         assert report["paper_hours"][path] == {nb: float(h) for nb, h in hours.items()
                                                if nb != "total"}
         assert f"{path:<24} total {hours['total']:.1f} h" in done.stdout

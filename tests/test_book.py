@@ -5,10 +5,11 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import completed_runs
+from conftest import completed_runs, copy_project
 
 from sdcore.claims import NOTEBOOKS, notebooks_of
 
@@ -18,13 +19,17 @@ NOTEBOOK = f"{C1.path}.ipynb"
 SMOKE = ["-f", "parameters/smoke/_shared.yaml", "-f", f"parameters/smoke/{C1.name}.yaml"]
 
 
-def run(args, cwd):
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=os.environ.copy())
+def run(args, cwd, env=None):
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True,
+                          env=env or os.environ.copy())
+
+
+def papermill_exe() -> str:
+    return os.path.join(os.path.dirname(sys.executable), "papermill")
 
 
 def papermill(cwd, *extra):
-    exe = os.path.join(os.path.dirname(sys.executable), "papermill")
-    return run([exe, NOTEBOOK, "out.ipynb", *SMOKE, "--log-output", *extra], cwd)
+    return run([papermill_exe(), NOTEBOOK, "out.ipynb", *SMOKE, "--log-output", *extra], cwd)
 
 
 def test_smoke_profile_runs_every_notebook_and_builds_the_book(smoke_book):
@@ -82,23 +87,85 @@ def tree(folder: Path) -> dict[str, bytes]:
             if p.is_file()}
 
 
-def test_a_run_of_your_own_never_writes_the_books_results(project_copy):
+@dataclass
+class OwnRuns:
+    """C1 at the smoke profile with temperature 2.0 and one generation, run twice, each in its
+    own project copy with an empty run store: ``papermill`` (the kernel trains every model) and
+    ``sdcore run --jobs 2`` (two local jobs train them, the notebook only loads)."""
+
+    kernel: Path  # the project copy papermill ran in
+    kernel_before: dict[str, bytes]  # its results/ before the run
+    kernel_done: subprocess.CompletedProcess
+    jobs: Path  # the project copy sdcore run ran in
+    jobs_before: dict[str, bytes]
+    jobs_done: subprocess.CompletedProcess
+
+
+@pytest.fixture(scope="module")
+def own_runs(tmp_path_factory) -> OwnRuns:
+    copies = []
+    for kind in ("kernel", "jobs"):
+        base = tmp_path_factory.mktemp(f"own_{kind}")
+        copy_project(base / "project")
+        shutil.rmtree(base / "project" / "results" / "smoke", ignore_errors=True)
+        copies.append((base / "project", tree(base / "project" / "results")))
+    env = {**os.environ, "SDCORE_RUNS": str(copies[0][0].parent / "runs")}
+    kernel = run([papermill_exe(), NOTEBOOK, "out.ipynb", *SMOKE, "--log-output", "-p",
+                  "temperature", "2.0", "-p", "generations", "1", "-p", "train_missing", "true"],
+                 copies[0][0], env)
+    env = {**os.environ, "SDCORE_RUNS": str(copies[1][0].parent / "runs")}
+    jobs = run([sys.executable, "-m", "sdcore", "run", C1.name, "--profile", "smoke", "--set",
+                "temperature=2.0", "--set", "generations=1", "--as", "t2", "--jobs", "2"],
+               copies[1][0], env)
+    return OwnRuns(*copies[0], kernel, *copies[1], jobs)
+
+
+def test_a_run_of_your_own_never_writes_the_books_results(own_runs):
     """New parameters through papermill: the record goes to results/own/<name>/, the first output
     says so, and every file of results/ is left byte for byte as it was."""
-    before = tree(project_copy / "results")
-    done = papermill(project_copy, "-p", "temperature", "2.0", "-p", "generations", "1",
-                     "-p", "train_missing", "true")
+    copy, done = own_runs.kernel, own_runs.kernel_done
     assert done.returncode == 0, done.stderr[-3000:]
-    after = tree(project_copy / "results")
+    after = tree(copy / "results")
     name = "smoke-temperature=2.0-generations=1"
     own = {k: v for k, v in after.items() if k.startswith(f"own/{name}/")}
-    assert {k: v for k, v in after.items() if k not in own} == before
+    assert {k: v for k, v in after.items() if k not in own} == own_runs.kernel_before
     record = json.loads(own[f"own/{name}/{C1.name}.json"])
     assert record["run"] == name and record["params"]["temperature"] == 2.0
     assert "with temperature=2.0" in record["provenance"]["parameters"]
-    executed = json.loads((project_copy / "out.ipynb").read_text())
+    executed = json.loads((copy / "out.ipynb").read_text())
     first = next(o for c in executed["cells"] if c["cell_type"] == "code" for o in c["outputs"])
     assert f"Your own run {name!r} (temperature: 4.0 → 2.0" in "".join(first["text"])
+
+
+def test_sdcore_run_trains_on_two_processes_then_writes_only_its_own_folder(own_runs):
+    """``python -m sdcore run`` with new parameters: validation first, the missing models as two
+    local jobs, then the notebook, which only loads; results/ is left as it was but for the
+    run's own folder, which holds its record and executed notebook."""
+    copy, ran = own_runs.jobs, own_runs.jobs_done
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    assert "Your own run 't2' (temperature: 4.0 → 2.0" in ran.stdout
+    assert "chains of the smoke profile have models to train" in ran.stdout
+    assert "executor local" in ran.stdout and ran.stdout.count(" model(s) trained") >= 2
+    after = tree(copy / "results")
+    assert {k: v for k, v in after.items() if not k.startswith("own/t2/")} == own_runs.jobs_before
+    assert {k for k in after if k.startswith("own/t2/")} == {f"own/t2/{C1.name}.json",
+                                                             f"own/t2/{C1.name}.ipynb"}
+    assert f"results/own/t2/{C1.name}.json" in ran.stdout
+    executed = (copy / "results" / "own" / "t2" / f"{C1.name}.ipynb").read_text()
+    assert "none trained by this notebook" in executed  # the jobs trained them all
+    refused = run([sys.executable, "-m", "sdcore", "run", C1.name, "--profile", "smoke",
+                   "--set", "seeds=3"], copy)
+    assert refused.returncode == 1 and refused.stderr.startswith("error: parameter 'seeds' = 3")
+
+
+def test_jobs_give_the_results_of_the_kernel(own_runs):
+    """A model is a function of its key however it was trained: the jobs' run and the kernel's
+    give the same numbers and verdict (durations aside)."""
+    kernel = json.loads(next((own_runs.kernel / "results" / "own").glob(
+        f"*/{C1.name}.json")).read_text())
+    jobs = json.loads((own_runs.jobs / "results" / "own" / "t2" / f"{C1.name}.json").read_text())
+    assert untimed(jobs["numbers"]) == untimed(kernel["numbers"])
+    assert jobs["verdict"] == kernel["verdict"]
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -139,18 +206,6 @@ def test_local_jobs_trained_everything_the_notebooks_then_loaded(smoke_book):
     assert completed_runs(smoke_book.runs) == smoke_book.trained  # nothing new, nothing retrained
 
 
-def test_jobs_give_the_results_of_the_sequential_path(smoke_book, sequential_smoke):
-    copy, done = sequential_smoke
-    assert done.returncode == 0, done.stderr[-3000:]
-    for nb in NOTEBOOKS:
-        for claim in nb.claims:
-            name = nb.name if claim == nb.claims[0] else f"{nb.name}.{claim}"
-            ours = json.loads((smoke_book.copy / f"results/smoke/{name}.json").read_text())
-            theirs = json.loads((copy / f"results/smoke/{name}.json").read_text())
-            assert untimed(ours["numbers"]) == untimed(theirs["numbers"]), name
-            assert ours["verdict"] == theirs["verdict"]
-
-
 def untimed(value):
     """``value`` without its measured durations (keys ending in _s), which no two runs share."""
     if isinstance(value, dict):
@@ -160,30 +215,3 @@ def untimed(value):
     return value
 
 
-def test_sdcore_run_trains_on_two_processes_then_writes_only_its_own_folder(
-        project_copy, tmp_path, sequential_smoke):
-    """``python -m sdcore run`` with new parameters: validation first, the missing students as
-    two local jobs, then the notebook, which only loads; results/ is left as it was but for the
-    run's own folder, which holds its record and executed notebook."""
-    copy, done = sequential_smoke
-    assert done.returncode == 0, done.stderr[-3000:]
-    runs = tmp_path / "runs"
-    shutil.copytree(copy.parent / "runs", runs)  # the teachers are there: students train
-    before = tree(project_copy / "results")
-    ran = run([sys.executable, "-m", "sdcore", "run", C1.name, "--profile", "smoke", "--set",
-               "temperature=2.0", "--set", "generations=1", "--as", "t2", "--jobs", "2"],
-              project_copy)
-    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
-    assert "Your own run 't2' (temperature: 4.0 → 2.0" in ran.stdout
-    assert "chains of the smoke profile have models to train" in ran.stdout
-    assert "executor local" in ran.stdout and ran.stdout.count(" model(s) trained") >= 2
-    after = tree(project_copy / "results")
-    assert {k: v for k, v in after.items() if not k.startswith("own/t2/")} == before
-    assert {k for k in after if k.startswith("own/t2/")} == {f"own/t2/{C1.name}.json",
-                                                             f"own/t2/{C1.name}.ipynb"}
-    assert f"results/own/t2/{C1.name}.json" in ran.stdout
-    executed = (project_copy / "results" / "own" / "t2" / f"{C1.name}.ipynb").read_text()
-    assert "none trained by this notebook" in executed  # the jobs trained them all
-    refused = run([sys.executable, "-m", "sdcore", "run", C1.name, "--profile", "smoke",
-                   "--set", "seeds=3"], project_copy)
-    assert refused.returncode == 1 and refused.stderr.startswith("error: parameter 'seeds' = 3")

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from conftest import browser_or_skip
 
-from sdcore.browser import chromium, served
 from sdcore.claims import CLAIMS, NOTEBOOKS, loss_landscape, student_beats_teacher
 from sdcore.engine.stats import VERDICTS
-from sdcore.report.records import profiles_of, read_records
+from sdcore.project.browser import chromium, served
+from sdcore.project.records import profiles_of, read_records
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 REPOSITORY = "sdcore-book/revisiting-self-distillation"

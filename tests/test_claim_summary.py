@@ -11,8 +11,8 @@ from conftest import ROOT
 
 from sdcore.claims import CLAIMS, NOTEBOOKS, notebook, notebooks_of
 from sdcore.engine.stats import VERDICTS
-from sdcore.report.fingerprint import Freshness
-from sdcore.report.records import read_records
+from sdcore.project.fingerprint import Freshness
+from sdcore.project.records import read_records
 from sdcore.sphinxext import dashboard
 from sdcore.sphinxext.claim_summary import claim_summary
 

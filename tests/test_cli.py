@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from sdcore import __version__
-from sdcore.archive import ArchiveError, staged
 from sdcore.claims import NOTEBOOKS, multi_view
-from sdcore.cli import COMMANDS, main
+from sdcore.commands.cli import COMMANDS, main
+from sdcore.project.archive import ArchiveError, staged
 
 FIRST = NOTEBOOKS[0].name
 MULTI_VIEW = next(nb.name for nb in NOTEBOOKS if nb.module is multi_view)

@@ -16,7 +16,7 @@ from sdcore.claims import (
 )
 from sdcore.claims.common import unique_specs
 from sdcore.claims.config import ConfigError, ExperimentConfig
-from sdcore.profiles import SHARED, merged, profiles
+from sdcore.project.profiles import SHARED, merged, profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 Config = student_beats_teacher.Config
@@ -190,7 +190,7 @@ def test_every_float_parameter_refuses_nan_and_infinities(notebook, key):
 def test_no_cpu_value_of_the_parameters_cell_leaks_into_another_profile(notebook):
     """Papermill overrides only the keys a profile gives; a key the parameters cell sets to its
     cpu value, and another profile leaves out, would run there with the cpu value."""
-    from sdcore.report.fingerprint import parameters_cell_values
+    from sdcore.project.run import parameters_cell_values
 
     root = Path(__file__).resolve().parents[1]
     cell = parameters_cell_values(root / f"{notebook.path}.ipynb")

@@ -13,8 +13,9 @@ from sdcore.claims import notebook_of_module, student_beats_teacher
 from sdcore.claims.common import read_exploration, settings_and_seeds
 from sdcore.claims.config import ConfigError
 from sdcore.engine.stats import seeds_for
-from sdcore.profiles import merged, profiles
-from sdcore.report.fingerprint import freshness
+from sdcore.project.fingerprint import freshness
+from sdcore.project.profiles import merged, profiles
+from sdcore.project.run import NotebookRun
 
 ROOT = Path(__file__).resolve().parents[1]
 C1 = notebook_of_module(student_beats_teacher).name
@@ -119,7 +120,7 @@ def test_every_current_c1_record_reports_every_declared_setting(profile):
     if not path.is_file():
         pytest.skip(f"no C1 record at the {profile} profile")
     record = json.loads(path.read_text())
-    if freshness(record, ROOT, profile, C1).state != "fresh":
+    if freshness(record, NotebookRun(ROOT, profile, C1)).state != "fresh":
         pytest.skip(f"the {profile} record is stale: made by other code or parameters")
     assert student_beats_teacher.missing_settings(record, c1_config(profile)) == []
     seeds = {(m["setting"], m["seed"]) for m in record["numbers"]["models"]}

@@ -3,11 +3,9 @@ sbatch/squeue/sacct, racing processes on one run store, a requeued job, and bad 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -18,11 +16,9 @@ import pytest
 import submitit
 import torch
 
-from sdcore.dispatch import DispatchError, Options, TrainChain, threads_per_job
-from sdcore.engine import locks
-from sdcore.engine.locks import RunLock
+from sdcore.project.dispatch import DispatchError, Options, TrainChain, threads_per_job
 from sdcore.engine.store import RunStore
-from sdcore.plan import profile_chains
+from sdcore.project.run import chains_of, notebook_runs
 
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))
 from chain import lab_and_chain, train_chain  # noqa: E402
@@ -88,7 +84,7 @@ def test_slurm_submission_carries_the_options_and_one_job_per_chain(project_copy
                "--gpus-per-job", "1", "--cpus-per-job", "6", "--no-wait",
                env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_SLURM": str(record)})
     assert done.returncode == 0, done.stderr
-    chains = {c.specs[0].key for c in profile_chains(project_copy, "smoke")}
+    chains = {c.specs[0].key for c in smoke_chains(project_copy)}
     script = (record / "script.sh").read_text()
     for line in ("#SBATCH --partition=gpu", "#SBATCH --account=lab", "#SBATCH --time=30",
                  "#SBATCH --cpus-per-task=6", "#SBATCH --gpus-per-node=1",
@@ -141,32 +137,6 @@ def test_a_killed_lock_holder_does_not_block_the_next_process(tmp_path):
     assert not lock.exists()
 
 
-def test_locks_know_their_holders_and_take_over_the_dead(tmp_path, monkeypatch):
-    first, second = RunLock(tmp_path / "run"), RunLock(tmp_path / "run")
-    assert first.try_acquire() and not second.try_acquire()
-    owner = second.held_elsewhere()
-    assert owner["pid"] == os.getpid() and owner["host"] == socket.gethostname()
-    first.release()
-    assert second.held_elsewhere() is None and second.try_acquire()
-    second.release()
-    # a holder on another host is dead once its heartbeat is older than the ttl
-    other = RunLock(tmp_path / "run", ttl_s=0.5)
-    assert other.try_acquire()
-    record = json.loads(other.owner_path.read_text())
-    other.owner_path.write_text(json.dumps({**record, "host": "elsewhere"}))
-    assert RunLock(tmp_path / "run", ttl_s=0.5).held_elsewhere() is not None
-    time.sleep(0.7)
-    assert RunLock(tmp_path / "run", ttl_s=0.5).held_elsewhere() is None
-    other._stop.set()
-    # a lock whose holder died before writing its record is dead after the grace period
-    (tmp_path / "bare").mkdir()
-    (tmp_path / "bare" / ".lock").write_text("")
-    assert RunLock(tmp_path / "bare").held_elsewhere() is not None
-    monkeypatch.setattr(locks, "GRACE_S", 0.0)
-    time.sleep(0.01)
-    assert RunLock(tmp_path / "bare").try_acquire()
-
-
 def signal_once_training_has_begun(store: RunStore, job: submitit.Job,
                                    timeout_s: float = 600) -> None:
     """Send the job's training process the signal a time limit sends (SIGUSR2) once a model has
@@ -189,10 +159,11 @@ def test_a_timed_out_job_is_requeued_and_ends_with_the_same_weights(project_copy
     progress (a checkpoint written), not after a fixed time, so machine speed does not matter."""
     params = project_copy / "parameters" / "smoke" / "_shared.yaml"
     params.write_text(params.read_text().replace("epochs: 2", "epochs: 12"))
-    chain = profile_chains(project_copy, "smoke")[0]
+    chains = smoke_chains(project_copy)
+    chain = chains[0]
     executor = submitit.LocalExecutor(folder=tmp_path / "jobs", max_num_timeout=3)
     executor.update_parameters(timeout_min=60)  # never reached: the test sends the signal
-    job = executor.submit(TrainChain(project_copy, "smoke", 0, threads=1))
+    job = executor.submit(TrainChain(chains, 0, threads=1))
     signal_once_training_has_begun(chain.store, job)
     trained = job.result()
     log = job.stdout() + job.stderr()
@@ -202,7 +173,7 @@ def test_a_timed_out_job_is_requeued_and_ends_with_the_same_weights(project_copy
     reference = tmp_path / "reference"
     os.environ["SDCORE_RUNS"], runs = str(reference), os.environ["SDCORE_RUNS"]
     try:
-        TrainChain(project_copy, "smoke", 0, threads=1)()
+        TrainChain(chains, 0, threads=1)()
     finally:
         os.environ["SDCORE_RUNS"] = runs
     for spec in chain.specs:
@@ -212,16 +183,21 @@ def test_a_timed_out_job_is_requeued_and_ends_with_the_same_weights(project_copy
         assert not chain.store.checkpoint_path(spec.key).exists()
 
 
-def test_a_job_of_some_notebooks_trains_their_chains(project_copy):
-    """With ``only``, a job's chain indices count in those notebooks' plan, as the submitter
-    counted them (not in the whole profile's: that trained other notebooks' models)."""
-    from sdcore.dispatch import with_dependencies
-    name = profile_chains(project_copy, "smoke")[-1].notebook
-    chains = profile_chains(project_copy, "smoke", [name])
-    assert chains[0].specs != profile_chains(project_copy, "smoke")[0].specs
+def test_a_job_of_some_notebooks_trains_their_chains(project_copy, monkeypatch):
+    """A job trains the chains it carries (of the notebooks it was given), and what they depend
+    on, without reading the parameters again or needing the checkout as working directory."""
+    from sdcore.project.dispatch import with_dependencies
+    name = smoke_chains(project_copy)[-1].notebook
+    chains = chains_of(notebook_runs(project_copy, "smoke", [name]))
+    assert chains[0].specs != smoke_chains(project_copy)[0].specs
     meant = {spec.key for spec in with_dependencies(chains[0].specs, chains)}
-    trained = TrainChain(project_copy, "smoke", 0, threads=1, only=[name])()
+    monkeypatch.chdir(project_copy.parent)  # not the checkout
+    trained = TrainChain(chains, 0, threads=1)()
     assert trained and set(trained) <= meant
+
+
+def smoke_chains(root):
+    return chains_of(notebook_runs(root, "smoke"))
 
 
 def test_options_defaults_are_valid():
@@ -256,9 +232,9 @@ def test_plan_prices_at_a_chosen_path_of_the_report_and_names_bad_choices(tmp_pa
 
 
 def test_jobs_group_the_chains_that_share_a_model(project_copy):
-    from sdcore.dispatch import tasks
+    from sdcore.project.dispatch import tasks
 
-    chains = profile_chains(project_copy, "smoke")
+    chains = smoke_chains(project_copy)
     todo = list(range(len(chains)))
     groups = tasks(chains, todo)
     assert sorted(i for g in groups for i in g) == todo

@@ -12,7 +12,8 @@ import pytest
 from conftest import ROOT
 
 from sdcore.claims.roles import STUDENT, TEACHER
-from sdcore.report import interactive, plots
+from sdcore.project.records import profiles_of, read_records
+from sdcore.report import interactive
 from sdcore.report.effects import (
     AGAINST,
     COLUMNS,
@@ -29,7 +30,7 @@ from sdcore.report.effects import (
     record_effects,
     tally,
 )
-from sdcore.report.records import profiles_of, read_records
+from sdcore.report.figures import common
 
 RECORDS = read_records(ROOT)
 
@@ -152,12 +153,12 @@ def test_a_claim_without_a_reader_or_numbers_has_no_effects():
 
 def test_the_forest_plots_draw_every_effect_in_one_panel_per_unit():
     effects = pd.concat([latest_effects(RECORDS, p) for p in profiles_of(RECORDS)])
-    panels = plots.ForestPanel.of(effects)
+    panels = common.ForestPanel.of(effects)
     assert {p.unit for p in panels} == set(effects.unit)
     assert sum(len(p.effects) for p in panels) == len(effects)
     assert all(p.labels[h].split(" · ")[0] in profiles_of(RECORDS) for p in panels
                for h in p.headers)  # several profiles: each group named by its profile
-    figure = plots.forest(effects)
+    figure = common.forest(effects)
     assert len(figure.axes) == len(panels)
     plt.close(figure)
     shown = interactive.forest(latest_effects(RECORDS, profiles_of(RECORDS)[0]))

@@ -14,16 +14,17 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import Background, copy_project, run_sdcore
-from sdcore.archive import MANIFEST, ArchiveError, export, fetch, model_file, sha256
+
 from sdcore.claims import NOTEBOOKS
 from sdcore.claims.common import lab_for
-from sdcore.cli import main
+from sdcore.commands.cli import main
 from sdcore.engine.lab import Lab
 from sdcore.engine.specs import ModelSpec
 from sdcore.engine.store import RunStore, spec_key
-from sdcore.plan import profile_chains, profile_plan
+from sdcore.project.archive import MANIFEST, ArchiveError, export, fetch, model_file, sha256
+from sdcore.project.plan import profile_plan
+from sdcore.project.run import chains_of, notebook_runs
 
 
 @dataclass
@@ -43,7 +44,7 @@ def store_untrained(root: Path) -> dict[str, tuple[ModelSpec, Lab]]:
     made-up metrics: all that export and fetch see of a trained model, at no training cost."""
     models: dict[str, tuple[ModelSpec, Lab]] = {}
     labs: dict[int, Lab] = {}
-    for chain in profile_chains(root, "smoke"):
+    for chain in chains_of(notebook_runs(root, "smoke")):
         lab = labs.setdefault(id(chain.config), lab_for(chain.config))
         for spec in chain.specs:
             if spec.key in models:
@@ -76,11 +77,11 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
         patch.setenv("SDCORE_RUNS", str(runs))
         patch.chdir(copy)
         models = store_untrained(copy)
-        first = sorted({s.key for chain in profile_chains(copy, "smoke", [NOTEBOOKS[0].name])
+        first = sorted({s.key for chain in chains_of(notebook_runs(copy, "smoke", [NOTEBOOKS[0].name]))
                         for s in chain.specs})
         backed = write_record(copy, 0, first)
         write_record(copy, 1, ["0000000000000000"])  # stale: a model the plan no longer has
-        manifest = export(copy, "smoke", base / "archive", zipped=True)
+        manifest = export(notebook_runs(copy, "smoke"), base / "archive", zipped=True)
     return Exported(copy, runs, base / "archive", models, backed, manifest)
 
 
@@ -126,7 +127,7 @@ def test_fetch_fills_an_empty_store_with_the_models_as_trained(exported, tmp_pat
         pairs = zip(ours.model.state_dict().items(), theirs.model.state_dict().items())
         assert all(a == b and torch.equal(x, y) for (a, x), (b, y) in pairs)
     monkeypatch.setenv("SDCORE_RUNS", str(fetched))
-    assert {p.state for p in profile_plan(exported.copy, "smoke")} == {"stored"}
+    assert {p.state for p in profile_plan(notebook_runs(exported.copy, "smoke"))} == {"stored"}
     before = snapshot(fetched)
     again = fetch(str(exported.archive), fetched)  # the folder this time
     assert again.stored == [] and sorted(again.present) == sorted(exported.models)
@@ -153,7 +154,7 @@ def test_export_names_the_missing_models_and_the_command_that_trains_them(export
                                                                           monkeypatch):
     monkeypatch.setenv("SDCORE_RUNS", str(tmp_path / "empty"))
     with pytest.raises(ArchiveError) as refused:
-        export(exported.copy, "smoke", tmp_path / "archive")
+        export(notebook_runs(exported.copy, "smoke"), tmp_path / "archive")
     message = str(refused.value)
     assert next(iter(exported.models)) in message
     assert "python -m sdcore reproduce --profile smoke" in message

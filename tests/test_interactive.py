@@ -1,18 +1,23 @@
-"""sdcore.report.interactive on small hand-made inputs: each figure is one HTML output with a
-plotly figure that loads no script of its own and the matplotlib PNG for print."""
+"""The interactive figures (``sdcore.report.interactive`` and the pages' own in
+``sdcore.report.figures``) on small hand-made inputs: each figure is one HTML output with a
+plotly figure that loads no script of its own and the matplotlib PNG for print, that PNG stored
+once (inside the HTML) and small (a palette image at the print resolution)."""
 
 from __future__ import annotations
 
 import base64
+import io
 import json
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
+from PIL import Image
 
 from sdcore.engine.landscape import Surface
 from sdcore.report import interactive
+from sdcore.report.figures import loss_landscape, student_beats_teacher
 
 
 def _cell(temperature: float, weight: float, gains: list[float], low: float, high: float) -> dict:
@@ -63,14 +68,18 @@ def _check_output(shown: interactive.ScreenAndPrint) -> str:
     assert f'class="{interactive.PRINT_CLASS}"' in html and "plotly-graph-div" in html
     screen = html[:html.index("<img")]
     assert "<script src" not in screen and "://" not in screen  # plotly.js comes from the book
-    assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")
-    assert f"base64,{bundle['image/png']}" in html
+    assert set(bundle) == {"text/html", "text/plain"}  # the PNG once: inside the HTML
+    png = base64.b64decode(shown.png)
+    assert png.startswith(b"\x89PNG") and f"base64,{shown.png}" in html
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.mode == "P"  # a palette: a third of the bytes of an RGBA image
+        assert image.info["dpi"][0] == pytest.approx(interactive.PRINT_DPI, abs=1)
     assert plt.get_fignums() == []  # the static figure was closed: no second inline display
     return html
 
 
 def test_sweep_heatmap_has_every_cell_hover_values_and_frames_resolved_cells():
-    html = _check_output(interactive.sweep_heatmap(SWEEP))
+    html = _check_output(student_beats_teacher.sweep_heatmap(SWEEP))
     (heatmap,), layout = _plotly_spec(html)
     assert heatmap["x"] == ["0.5", "0.9"] and heatmap["y"] == ["1", "4"]
     assert np.allclose(_array(heatmap["z"]), [[0.3, 0.7], [-0.1, -0.8]])
@@ -82,16 +91,17 @@ def test_sweep_heatmap_has_every_cell_hover_values_and_frames_resolved_cells():
 
 
 def test_same_input_gives_the_same_output():
-    assert (interactive.sweep_heatmap(SWEEP).html() == interactive.sweep_heatmap(SWEEP).html())
+    shown = [student_beats_teacher.sweep_heatmap(SWEEP).html() for _ in range(2)]
+    assert shown[0] == shown[1]
 
 
 def test_without_a_sweep_the_note_is_shown():
-    assert isinstance(interactive.sweep_heatmap([]), Figure)
+    assert isinstance(student_beats_teacher.sweep_heatmap([]), Figure)
     plt.close("all")
 
 
 def test_landscape_surfaces_share_a_range_and_cap_non_finite_losses():
-    html = _check_output(interactive.landscape_planes(_planes()))
+    html = _check_output(loss_landscape.landscape_planes(_planes()))
     data, layout = _plotly_spec(html)
     surfaces = [t for t in data if t["type"] == "surface"]
     assert [s["name"] for s in surfaces] == ["teacher", "student 1"]

@@ -1,6 +1,6 @@
 """The internal link check of the built book, on hand-written pages."""
 
-from sdcore.linkcheck import broken_links
+from sdcore.project.linkcheck import broken_links
 
 
 def test_missing_pages_and_anchors_are_reported_and_external_links_are_not(tmp_path):

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from sdcore.claims import NOTEBOOKS
-from sdcore.cli import main
-from sdcore.lock import (
+from sdcore.commands.cli import main
+from sdcore.project.lock import (
     LOCK_FILE,
     LockError,
     differences,
@@ -21,7 +21,8 @@ from sdcore.lock import (
     parse,
     render,
 )
-from sdcore.report.fingerprint import freshness
+from sdcore.project.fingerprint import freshness
+from sdcore.project.run import NotebookRun
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,11 +97,11 @@ def test_a_record_names_its_lock_and_whether_the_environment_matched(checkout):
 def test_another_lock_is_noted_but_does_not_make_a_record_stale():
     name = NOTEBOOKS[0].name
     record = json.loads((ROOT / "results" / "cpu" / f"{name}.json").read_text())
-    as_committed = freshness(record, ROOT, "cpu", name)
+    as_committed = freshness(record, NotebookRun(ROOT, "cpu", name))
     other = copy.deepcopy(record)
     other["provenance"]["lock"] = {"file": LOCK_FILE, "sha256": "0" * 64,
                                    "environment_matches": False}
-    noted = freshness(other, ROOT, "cpu", name)
+    noted = freshness(other, NotebookRun(ROOT, "cpu", name))
     assert (noted.state, noted.reasons) == (as_committed.state, as_committed.reasons)
     assert f"made in an environment that differed from its {LOCK_FILE}" in noted.notes
     assert any(f"{LOCK_FILE}" in note and "000000000000" in note for note in noted.notes[1:])

@@ -7,12 +7,7 @@ import pytest
 import torch
 
 from sdcore.engine.inference import predict_logits
-from sdcore.engine.mechanisms import (
-    loss_barrier,
-    output_entropy,
-    participation_ratio,
-    penultimate,
-)
+from sdcore.engine.mechanisms import loss_barrier, output_entropy, participation_ratio, penultimate
 from sdcore.engine.models import build_model
 
 

@@ -1,6 +1,7 @@
 """The claim notebooks as Colab and Binder users meet them, and the registry that names them: an
 install cell that is a no-op where sdcore is importable, parameters cells generated from the
-configs, thin code cells, and file paths in the docs that exist."""
+configs, thin code cells, file paths in the docs that exist, and executed pages whose outputs
+name no folder of the machine that ran them."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import ast
 import importlib
 import importlib.util
 import io
+import json
 import re
 import subprocess
+import sys
+import tempfile
 import tokenize
 from pathlib import Path
 
@@ -18,9 +22,9 @@ import pytest
 import yaml
 
 from sdcore.claims import CLAIMS, NOTEBOOKS, notebooks_of
-from sdcore.profiles import merged
+from sdcore.project.pages import collapse_injected_parameters
+from sdcore.project.profiles import merged
 from sdcore.report.notebook import parameters_cell
-from sdcore.reproduce import collapse_injected_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 PATHS = [ROOT / f"{nb.path}.ipynb" for nb in NOTEBOOKS]
@@ -196,3 +200,61 @@ def test_injected_parameters_cell_is_collapsed_not_removed():
     collapse_injected_parameters(nb)
     assert nb.cells[0].metadata["tags"] == ["injected-parameters", "hide-cell"]
     assert "tags" not in nb.cells[1].metadata
+
+
+VENV_MARKS = ("/.venv/", "site-packages/")  # an environment's files, wherever it lies
+
+
+def machine_places(*folders: Path) -> list[str]:
+    """The folders of this machine that no committed output may name, each ending in "/":
+    ``folders``, the checkout, the Python environment, the user's home and the temp folder."""
+    found = {str(f).rstrip("/") + "/" for f in (
+        *folders, ROOT, Path(sys.prefix), Path(sys.base_prefix), Path.home(),
+        Path(tempfile.gettempdir())) if len(Path(f).parts) > 1}  # never the root, "/"
+    return sorted(found)
+
+
+def machine_paths(path: Path, places: list[str]) -> list[str]:
+    """Each line of a notebook's outputs (text, tables, errors; not images) that names a place
+    of this machine (``machine_places``) or an environment's files, as "code cell N: line"."""
+    found = []
+    for i, cell in enumerate(code_cells(path)):
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            texts = [out.get("text", ""), *out.get("traceback", []),
+                     *(v for k, v in data.items() if not k.startswith("image/"))]
+            for line in "\n".join(t if isinstance(t, str) else str(t) for t in texts).split("\n"):
+                if any(mark in line for mark in (*places, *VENV_MARKS)):
+                    found.append(f"code cell {i}: {line.strip()[:200]}")
+    return found
+
+
+def test_the_machine_path_check_finds_an_environments_and_a_folders_paths(tmp_path):
+    warned = nbformat.v4.new_code_cell("run()", outputs=[nbformat.v4.new_output(
+        "stream", name="stderr", text=f"{sys.prefix}/lib/python3.11/site-packages/torch/"
+                                      "graph.py:1: UserWarning: ...\n")])
+    printed = nbformat.v4.new_code_cell("where()", outputs=[nbformat.v4.new_output(
+        "execute_result", data={"text/plain": f"'{tmp_path}/project/results'"})])
+    clean = nbformat.v4.new_code_cell("fine()", outputs=[nbformat.v4.new_output(
+        "stream", name="stdout", text="records in results/smoke/\n")])
+    path = tmp_path / "page.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[warned, printed, clean]), path)
+    found = machine_paths(path, machine_places(tmp_path))
+    assert [line.split(":")[0] for line in found] == ["code cell 0", "code cell 1"]
+    assert "/" not in machine_places() and f"{ROOT}/" in machine_places()
+
+
+@pytest.mark.slow
+def test_executed_notebooks_name_no_path_of_the_machine(smoke_book):
+    """No output of an executed claim page names the project's folder, its run store, the Python
+    environment (a library's warning names its file), the home or the temp folder: committed
+    notebooks are read on other machines."""
+    assert smoke_book.done.returncode == 0, smoke_book.done.stderr[-3000:]
+    places = machine_places(smoke_book.copy.parent)  # the copy and its run store
+    found = {nb.name: machine_paths(smoke_book.copy / f"{nb.path}.ipynb", places)
+             for nb in NOTEBOOKS}
+    assert not any(found.values()), {name: lines for name, lines in found.items() if lines}
+    for nb in NOTEBOOKS:  # papermill's metadata names the input and output: relative to the root
+        metadata = json.dumps(json.loads((smoke_book.copy / f"{nb.path}.ipynb").read_text())
+                              .get("metadata", {}))
+        assert not any(place in metadata for place in places), (nb.name, metadata[:500])

@@ -1,4 +1,4 @@
-"""Runs of your own (``report.own_runs``): where a run's record goes, the name it gets, and the
+"""Runs of your own (``project.own_runs``): where a run's record goes, the name it gets, and the
 keys a declared setting would override, refused before anything trains."""
 
 import json
@@ -9,9 +9,9 @@ from papermill.inspection import inspect_notebook
 from sdcore.claims import NOTEBOOKS, student_beats_teacher
 from sdcore.claims.config import ConfigError
 from sdcore.paths import project_root
-from sdcore.profiles import merged
-from sdcore.report.fingerprint import parameters_cell_values
-from sdcore.report.own_runs import check_overrides, derived_name, place
+from sdcore.project.own_runs import check_overrides, derived_name, place
+from sdcore.project.profiles import merged
+from sdcore.project.run import NotebookRun, parameters_cell_values
 
 C1 = NOTEBOOKS[0]
 
@@ -23,14 +23,19 @@ def smoke_config(**changes):
     return student_beats_teacher.Config.from_params(params)
 
 
+def smoke_run(**changes):
+    """The run a kernel makes of the smoke profile's C1 notebook with ``changes`` injected."""
+    return NotebookRun.of_config(smoke_config(**changes), project_root())
+
+
 def test_the_profiles_own_parameters_write_the_profiles_results():
-    where = place(smoke_config(run_store="/elsewhere", train_missing=False, device="cpu"))
+    where = place(smoke_run(run_store="/elsewhere", train_missing=False, device="cpu"))
     assert not where.own and where.folder == project_root() / "results" / "smoke"
     assert "its profile's parameters" in where.describe(project_root())
 
 
 def test_a_changed_key_makes_a_run_of_your_own_named_by_it():
-    where = place(smoke_config(temperature=2.0, generations=1))
+    where = place(smoke_run(temperature=2.0, generations=1))
     assert where.own and where.name == "smoke-temperature=2.0-generations=1"
     assert where.folder == project_root() / "results" / "own" / where.name
     assert where.changes == {"temperature": (4.0, 2.0), "generations": (2, 1)}
@@ -39,12 +44,12 @@ def test_a_changed_key_makes_a_run_of_your_own_named_by_it():
 
 
 def test_a_given_name_is_used_even_with_the_profiles_parameters():
-    where = place(smoke_config(run_name="mine"))
+    where = place(smoke_run(run_name="mine"))
     assert where.own and where.folder.name == "mine" and not where.changes
 
 
 def test_a_profile_without_parameters_files_is_a_run_of_your_own():
-    where = place(smoke_config(profile="laptop"))
+    where = place(smoke_run(profile="laptop"))
     assert where.own and where.name == "laptop"
 
 
@@ -57,12 +62,12 @@ def test_long_names_are_cut_with_a_digest():
 
 def test_a_key_the_settings_set_themselves_is_refused_with_the_fix():
     with pytest.raises(ConfigError) as refused:
-        check_overrides(smoke_config(seeds=3))
+        check_overrides(smoke_run(seeds=3))
     message = str(refused.value)
     assert "parameter 'seeds' = 3 would change nothing" in message
     assert "synthetic-noaug: 4" in message and "name: synthetic-noaug, augment: false, seeds: 3" \
         in message
-    check_overrides(smoke_config(temperature=2.0))  # no setting sets it: applies to all
+    check_overrides(smoke_run(temperature=2.0))  # no setting sets it: applies to all
 
 
 def test_yes_and_no_given_as_text_are_answers():
@@ -88,12 +93,13 @@ def test_papermill_help_lists_each_parameters_type(notebook):
 
 
 def test_the_record_of_an_own_run_names_it(project_copy):
-    from sdcore.report.records import write_record
     from datetime import datetime, timezone
 
-    where = place(smoke_config(temperature=2.0))
+    from sdcore.project.records import write_record
+
+    where = place(smoke_run(temperature=2.0))
     record = write_record(claim="C1", notebook=C1.name, profile="smoke", verdict="holds",
-                          rule="r", numbers={}, params={}, device="cpu",
+                          rule="r", numbers={}, params={}, parameters="p", device="cpu",
                           started=datetime.now(timezone.utc), fingerprint={},
                           folder=where.folder, run=where.name)
     stored = json.loads((where.folder / f"{C1.name}.json").read_text())
@@ -102,7 +108,7 @@ def test_the_record_of_an_own_run_names_it(project_copy):
 
 
 def test_the_dashboard_reads_runs_of_your_own_only_when_asked(tmp_path):
-    from sdcore.report.records import own_records
+    from sdcore.project.records import own_records
 
     folder = tmp_path / "results" / "own" / "t2"
     folder.mkdir(parents=True)

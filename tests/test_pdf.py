@@ -14,8 +14,8 @@ import nbformat
 import pytest
 from conftest import browser_or_skip, run_sdcore
 
-from sdcore import pdf
 from sdcore.claims import CLAIMS, NOTEBOOKS
+from sdcore.commands import pdf
 
 pytestmark = pytest.mark.browser
 FORMULA = r'<span class="math notranslate nohighlight">\(\varepsilon\)</span>'

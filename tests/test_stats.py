@@ -18,7 +18,7 @@ def test_single_value_has_no_interval():
 
 import numpy as np  # noqa: E402
 
-from sdcore.engine.stats import (  # noqa: E402
+from sdcore.engine.stats import (
     equivalence,
     holm,
     minimum_detectable_effect,
@@ -91,6 +91,7 @@ def test_partial_kendall_removes_what_a_common_cause_explains():
     """x and y both follow z: they correlate, but given z little is left; the formula is
     Kendall's (1942) on the three pairwise τ."""
     from scipy import stats
+
     from sdcore.engine.stats import partial_kendall, rank_bootstrap
     rng = np.random.default_rng(0)
     z = rng.normal(size=200)

@@ -18,10 +18,10 @@ from sdcore.claims import (
     notebook_of_module,
     student_beats_teacher,
 )
-from sdcore.report.fingerprint import code_files, source_digest
-from sdcore.report.records import read_records
-from sdcore.reproduce import build_book
-from sdcore.status import statuses
+from sdcore.commands.status import statuses
+from sdcore.project.book import build_book
+from sdcore.project.fingerprint import code_files, source_digest
+from sdcore.project.records import read_records
 
 ROOT = Path(__file__).resolve().parents[1]
 C1, C2_THEORY, C2_VIEWS = (notebook_of_module(m).name for m in (
@@ -73,7 +73,7 @@ def changed_copy(smoke_book, tmp_path_factory):
 
 def test_after_a_full_run_every_smoke_notebook_is_fresh(smoke_book):
     rows = statuses(smoke_book.copy, ["smoke"])
-    assert [(name, s.state) for _, name, s in rows] == [(nb.name, "fresh") for nb in NOTEBOOKS]
+    assert [(run.name, s.state) for run, s in rows] == [(nb.name, "fresh") for nb in NOTEBOOKS]
     check = run_sdcore(smoke_book.copy, smoke_book.runs, "status", "--profile", "smoke",
                        "--check")
     assert check.returncode == 0, check.stdout + check.stderr

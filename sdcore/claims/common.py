@@ -80,18 +80,20 @@ def unique_specs(plan: Plan) -> list[ModelSpec]:
     return list({spec.key: spec for chain in plan for spec in chain}.values())
 
 
-def store_for(config: ExperimentConfig) -> RunStore:
-    """The run store of ``config``: its parameter, else $SDCORE_RUNS, else <repo>/runs."""
-    return RunStore(runs_root(config.run_store))
+def store_for(config: ExperimentConfig, root: Path | None = None) -> RunStore:
+    """The run store of ``config``: its parameter, else $SDCORE_RUNS, else <root>/runs (``root``:
+    the checkout, default ``paths.project_root()``)."""
+    return RunStore(runs_root(config.run_store, root))
 
 
-def lab_for(config: ExperimentConfig) -> Lab:
-    """The lab of ``config``: its run store, device, data and speed switches."""
+def lab_for(config: ExperimentConfig, root: Path | None = None) -> Lab:
+    """The lab of ``config``: its run store, device, data and speed switches (folders not
+    configured resolve against ``root``, as in ``store_for``)."""
     device = resolve_device(config.device)
     speed = Speed(cuda_graphs=config.cuda_graphs, models_at_once=config.models_at_once)
     hint = (f"Train them first, e.g. `python -m sdcore train --profile {config.profile}`, or set "
             "train_missing: true.")
-    return Lab(store_for(config), device, data_root(config.data_root),
+    return Lab(store_for(config, root), device, data_root(config.data_root, root),
                config.download, on_device(speed, device), config.train_missing, hint)
 
 

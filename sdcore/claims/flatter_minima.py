@@ -59,9 +59,11 @@ RULES = {"C3": C3_RULE + ". Here the judged measure is the adaptive Hessian trac
          "mean top softmax probability on the Hessian sample)"}
 CONFOUNDS = ["train_loss", "test_loss", "sample_nll", "sample_confidence", "sample_logit_norm",
              "weight_norm", "kernel_norm", "temperature", "own_objective"]
-COLUMNS = ["setting", "seed", "role", "test_acc", "train_acc", "gap", "own_objective",
-           *(m.column for m in MEASURES), *CONFOUNDS, "trace_stderr", "eigen_converged",
-           "hvps", "curvature_s"]  # each model's row in the record
+# Each model's row in the record, each column once (own_objective is a confound too).
+COLUMNS = list(dict.fromkeys([
+    "setting", "seed", "role", "test_acc", "train_acc", "gap", "own_objective",
+    *(m.column for m in MEASURES), *CONFOUNDS, "trace_stderr", "eigen_converged", "hvps",
+    "curvature_s"]))
 
 
 class Config(FlatnessConfig):

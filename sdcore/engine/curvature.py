@@ -221,11 +221,6 @@ class Hessian:
         """H @ v for one flat vector v of length ``dim``."""
         return self.hvp_many(v.reshape(1, -1))[0]
 
-    def unflatten(self, v: Tensor) -> list[Tensor]:
-        """A flat vector split into tensors shaped like the trainable parameters."""
-        return [c.view_as(p) for c, p in zip(v.split([p.numel() for p in self.params]),
-                                               self.params)]
-
     def _random(self, gen: torch.Generator, k: int, rademacher: bool) -> Tensor:
         """k random vectors (drawn on the CPU, so seeds reproduce across devices)."""
         if rademacher:

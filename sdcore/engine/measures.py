@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Iterable, TypeVar
 
@@ -94,7 +95,12 @@ def pyhessian_crosscheck(model: nn.Module, batches: Batches,
     trace = ours.trace(budget.trace_probes, deflate=budget.trace_deflate, eigenpairs=pairs)
     rows.append({"quantity": "trace", "tool": "sdcore", "value": trace.value,
                  "stderr": trace.stderr, "seconds": time.perf_counter() - start})
-    ref = PyHessian(reference, torch.nn.CrossEntropyLoss(), data=(x, y), cuda=x.is_cuda)
+    # pyhessian takes its gradient with backward(create_graph=True), on which torch warns of a
+    # reference cycle, naming its own file by its absolute path; the cycle is broken below
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"Using backward\(\) with create_graph=True",
+                                UserWarning)
+        ref = PyHessian(reference, torch.nn.CrossEntropyLoss(), data=(x, y), cuda=x.is_cuda)
     start = time.perf_counter()
     values, _ = ref.eigenvalues(top_n=1)
     rows.append({"quantity": "λ_max", "tool": "pyhessian 0.1", "value": float(values[0]),
@@ -104,6 +110,8 @@ def pyhessian_crosscheck(model: nn.Module, batches: Batches,
     rows.append({"quantity": "trace", "tool": "pyhessian 0.1", "value": probes.mean(),
                  "stderr": probes.std(ddof=1) / math.sqrt(len(probes)),
                  "seconds": time.perf_counter() - start})
+    for p in reference.parameters():
+        p.grad = None  # the cycle between each parameter and its gradient's graph
     return pd.DataFrame(rows)
 
 

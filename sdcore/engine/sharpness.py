@@ -28,7 +28,8 @@ invariance).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -71,6 +72,18 @@ def _shifted(weights: Weights, scale: Weights, u: Weights) -> Weights:
     return {n: w + scale[n] * u[n] for n, w in weights.items()}
 
 
+@contextmanager
+def _adaptive(model: nn.Module, sample: Sample, seed: int, criterion: Criterion
+              ) -> Iterator[tuple[torch.Generator, Weights, Weights, float]]:
+    """The start of both adaptive measures, with ``model`` in eval mode: the seeded generator,
+    the weights, their scale ``|w|`` and the unperturbed loss."""
+    gen = torch.Generator().manual_seed(seed)
+    with eval_mode(model):
+        w = _weights(model)
+        scale = {n: v.abs() for n, v in w.items()}
+        yield gen, w, scale, float(_loss_and_error(model, w, sample, criterion)[0])
+
+
 def adaptive_worst(model: nn.Module, sample: Sample, rho: float, steps: int = 5, seed: int = 0,
                    criterion: Criterion = F.cross_entropy) -> float:
     """Worst-case adaptive sharpness of ``model``'s training loss on ``sample`` (see the
@@ -78,11 +91,7 @@ def adaptive_worst(model: nn.Module, sample: Sample, rho: float, steps: int = 5,
     gives its own)."""
     if rho <= 0 or steps < 1:
         raise ValueError(f"need rho > 0 and steps ≥ 1; got {rho}, {steps}")
-    gen = torch.Generator().manual_seed(seed)
-    with eval_mode(model):
-        w = _weights(model)
-        scale = {n: v.abs() for n, v in w.items()}
-        base = float(_loss_and_error(model, w, sample, criterion)[0])
+    with _adaptive(model, sample, seed, criterion) as (gen, w, scale, base):
         u = {n: (torch.randint(0, 2, v.shape, generator=gen) * 2 - 1).to(v) * rho
              for n, v in w.items()}
         worst = -math.inf
@@ -103,11 +112,7 @@ def adaptive_average(model: nn.Module, sample: Sample, rho: float, draws: int = 
     module's doc)."""
     if rho <= 0 or draws < 1:
         raise ValueError(f"need rho > 0 and draws ≥ 1; got {rho}, {draws}")
-    gen = torch.Generator().manual_seed(seed)
-    with eval_mode(model):
-        w = _weights(model)
-        scale = {n: v.abs() for n, v in w.items()}
-        base = float(_loss_and_error(model, w, sample, criterion)[0])
+    with _adaptive(model, sample, seed, criterion) as (gen, w, scale, base):
         rises = []
         for _ in range(draws):
             z = {n: torch.randn(v.shape, generator=gen, dtype=torch.float64).to(v) * rho

@@ -19,6 +19,7 @@ from IPython.display import Markdown
 from pandas.io.formats.style import Styler
 
 from ..engine.stats import p_text
+from ..project.lock import describe
 
 SMALL = 0.01  # a column whose largest magnitude is below this gets significant digits
 
@@ -67,3 +68,19 @@ def training_line(table: pd.DataFrame) -> Markdown:
     return Markdown(f"**{len(table)} models**: {len(trained)} trained by this notebook in "
                     f"{minutes:.1f} min of training, {len(table) - len(trained)} loaded from "
                     "the run store.")
+
+
+PROVENANCE_ROWS = {"profile": "profile", "parameters": "parameters",
+                   "git_commit": "git commit", "git_dirty": "uncommitted changes",
+                   "sdcore_version": "sdcore", "torch": "torch", "torchvision": "torchvision",
+                   "numpy": "numpy", "python": "python", "lock": "environment lock",
+                   "device": "device", "cpu": "CPU", "precision": "training precision",
+                   "wall_s": "wall time (s)", "started": "date (UTC)"}
+
+
+def provenance_table(record: dict[str, Any]) -> pd.DataFrame:
+    """The provenance block of a claim page: one labelled row per fact of ``record``."""
+    facts = {"profile": record["profile"], **record["provenance"]}
+    facts["lock"] = describe(facts.get("lock"))
+    return pd.DataFrame({"": [facts.get(k) for k in PROVENANCE_ROWS]},
+                        index=pd.Index(list(PROVENANCE_ROWS.values()), name="provenance"))

@@ -37,7 +37,7 @@ from ..claims import CLAIMS, notebooks_of
 from ..claims.flatness import ALPHA
 from ..claims.roles import STUDENT, TEACHER
 from ..claims.student_beats_teacher import MAIN
-from .records import latest_record
+from ..project.records import latest_record
 
 FAVOURS, AGAINST, UNDECIDED, OUTSIDE = "favours", "against", "undecided", "outside"
 SIDES = {FAVOURS: "favours the claim", AGAINST: "counts against it",

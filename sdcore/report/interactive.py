@@ -3,7 +3,13 @@
 A ``ScreenAndPrint`` displays as one HTML output holding a plotly figure (values on hover, zoom,
 rotation of 3D surfaces) and the matplotlib figure as a PNG; ``book/_static/figures.css`` shows
 the plotly figure on screen and the PNG in print. The HTML loads no script: the book serves
-plotly.js itself (``sdcore.sphinxext.offline_assets``). Renderers without HTML show the PNG.
+plotly.js itself (``sdcore.sphinxext.offline_assets``). Where the book's stylesheet is absent
+(Jupyter, Colab, GitHub) the PNG shows. The PNG is stored once, inside the HTML, at the
+resolution of the notebooks' other figures and with a palette of colours: a plot's few colours
+and their anti-aliased edges look the same in a third of the bytes.
+
+The forest plot of the judged effects (``forest``) is here, as every page and the dashboard draw
+it; the interactive figures of one page are in that page's module of ``report.figures``.
 """
 
 from __future__ import annotations
@@ -14,34 +20,45 @@ import io
 from html import escape
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
-from plotly.colors import diverging
+from PIL import Image
 from plotly.subplots import make_subplots
 
-from . import plots
 from .effects import COLOURS, SIDES
+from .figures import common
 
 SCREEN_CLASS = "figure-screen"  # the plotly figure, shown on screen
 PRINT_CLASS = "figure-print"  # the matplotlib PNG, shown in print
-PRINT_DPI = 150
+PRINT_DPI = 100  # as the notebooks' inline figures
+PRINT_COLOURS = 256  # the print PNG's palette
+
+
+def print_png(printed: Figure) -> bytes:
+    """``printed`` as a PNG for print: ``PRINT_DPI``, its colours reduced to a palette of
+    ``PRINT_COLOURS`` (matplotlib draws on an opaque background)."""
+    drawn = io.BytesIO()
+    printed.savefig(drawn, format="png", dpi=PRINT_DPI, bbox_inches="tight")
+    drawn.seek(0)
+    with Image.open(drawn) as image:
+        palette = image.convert("RGB").quantize(PRINT_COLOURS)
+    buffer = io.BytesIO()
+    palette.save(buffer, format="png", optimize=True, dpi=(PRINT_DPI, PRINT_DPI))
+    return buffer.getvalue()
 
 
 class ScreenAndPrint:
     """A plotly figure for the screen and a matplotlib figure for print, displayed as one.
 
-    The matplotlib figure is drawn to PNG and closed at once, so that the notebook's inline
-    backend does not show it a second time."""
+    The matplotlib figure is drawn to PNG (``print_png``) and closed at once, so that the
+    notebook's inline backend does not show it a second time."""
 
     def __init__(self, screen: go.Figure, printed: Figure, description: str):
         self.screen = screen
         self.description = description
-        buffer = io.BytesIO()
-        printed.savefig(buffer, format="png", dpi=PRINT_DPI, bbox_inches="tight")
+        self.png = base64.b64encode(print_png(printed)).decode("ascii")
         plt.close(printed)
-        self.png = base64.b64encode(buffer.getvalue()).decode("ascii")
 
     def html(self) -> str:
         """The plotly figure (its id fixed by its content, so reruns give the same page) and the
@@ -55,74 +72,9 @@ class ScreenAndPrint:
                 f'src="data:image/png;base64,{self.png}">')
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
-        return {"text/html": self.html(), "image/png": self.png, "text/plain": self.description}
-
-
-def sweep_heatmap(sweep: dict) -> ScreenAndPrint | Figure:
-    """``plots.sweep_heatmap`` with a heatmap to explore: each cell's gain, interval and seeds'
-    gains on hover; cells whose interval excludes 0 framed. Without a sweep, its note."""
-    if not sweep:
-        return plots.note(plots.NO_SWEEP)
-    grid = plots.SweepGrid.of(sweep)
-    at = {grid.position(c): c for c in grid.cells.itertuples()}
-    rows, cols = range(len(grid.temperatures)), range(len(grid.weights))
-    labels = [[grid.label(at[i, j], "<br>") if (i, j) in at else "" for j in cols] for i in rows]
-    details = [[[grid.interval(at[i, j]), ", ".join(f"{g:+.2f}" for g in at[i, j].gains)]
-                if (i, j) in at else ["", ""] for j in cols] for i in rows]
-    fig = go.Figure(go.Heatmap(
-        z=grid.gains, x=grid.weight_labels, y=grid.temperature_labels, zmin=-grid.bound,
-        zmax=grid.bound, colorscale=diverging.RdBu, text=labels, texttemplate="%{text}",
-        customdata=details, colorbar={"title": {"text": "mean gain (pp)"}},
-        hovertemplate=("T = %{y}, soft weight %{x}<br>mean gain %{z:+.2f} pp, "
-                       "95% CI %{customdata[0]}<br>seeds' gains: %{customdata[1]}"
-                       "<extra></extra>")))
-    for cell in grid.cells.itertuples():
-        if grid.resolved(cell):
-            i, j = grid.position(cell)
-            fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5,
-                          line={"color": "black", "width": 3})
-    fig.update_layout(title={"text": grid.title, "font": {"size": 13}}, template="plotly_white",
-                      height=140 + 90 * len(grid.temperatures),
-                      xaxis={"title": {"text": plots.SWEEP_AXES[0]}, "type": "category"},
-                      yaxis={"title": {"text": plots.SWEEP_AXES[1]}, "type": "category",
-                             "autorange": "reversed"})
-    return ScreenAndPrint(fig, plots.sweep_heatmap(sweep),
-                          "mean paired gain of each temperature and soft-term weight")
-
-
-def landscape_planes(planes: dict) -> ScreenAndPrint:
-    """``plots.landscape_planes`` as 3D surfaces to rotate, on one shared loss range (losses
-    above it drawn at its top), with each point's loss and accuracy on hover and the trained
-    model marked."""
-    low, high = plots.plane_loss_range(planes)
-    fig = make_subplots(rows=1, cols=len(planes), specs=[[{"type": "surface"}] * len(planes)],
-                        subplot_titles=[f"{name}: training loss" for name in planes],
-                        horizontal_spacing=0.04)
-    for col, (name, s) in enumerate(planes.items(), start=1):
-        loss, accuracy = s.loss.T, s.accuracy.T  # rows: direction 2, columns: direction 1
-        drawn = np.where(np.isfinite(loss), np.minimum(loss, high), high)
-        hover = [[f"{v:.4g}, accuracy {a:.1f}%" for v, a in zip(*row)]
-                 for row in zip(loss, accuracy)]
-        fig.add_trace(go.Surface(
-            x=s.coords[0], y=s.coords[1], z=drawn, cmin=low, cmax=high, colorscale="Viridis",
-            showscale=col == 1, customdata=hover, name=name,
-            colorbar={"title": {"text": "training loss"}, "len": 0.8},
-            contours={"z": {"show": True, "usecolormap": True, "project": {"z": True}}},
-            hovertemplate="direction 1 %{x:.3g}, direction 2 %{y:.3g}<br>loss %{customdata}"
-                          "<extra>%{fullData.name}</extra>"), row=1, col=col)
-        j, i = np.abs(s.coords[1]).argmin(), np.abs(s.coords[0]).argmin()
-        fig.add_trace(go.Scatter3d(
-            x=[s.coords[0][i]], y=[s.coords[1][j]], z=[drawn[j, i]], mode="markers",
-            marker={"color": "red", "size": 5, "symbol": "diamond"}, showlegend=False,
-            name=f"{name}, the trained model", hovertemplate="%{fullData.name}<extra></extra>"),
-            row=1, col=col)
-    fig.update_scenes(xaxis_title_text="direction 1", yaxis_title_text="direction 2",
-                      zaxis_title_text="training loss", zaxis_range=[low, high],
-                      camera_eye={"x": 1.7, "y": -1.7, "z": 1.1})  # far enough for the labels
-    fig.update_layout(template="plotly_white", height=480, margin={"l": 0, "r": 0, "t": 40,
-                                                                  "b": 0})
-    return ScreenAndPrint(fig, plots.landscape_planes(planes),
-                          "training loss around a teacher and its student")
+        """The HTML, and the description for renderers without HTML: no ``image/png`` beside
+        the HTML, which holds the PNG already."""
+        return {"text/html": self.html(), "text/plain": self.description}
 
 
 def _interval(low: float, high: float) -> str:
@@ -130,12 +82,12 @@ def _interval(low: float, high: float) -> str:
 
 
 def forest(effects: pd.DataFrame) -> ScreenAndPrint | Figure:
-    """``plots.forest`` to explore: the same panels, colours and marks, each effect's whole
+    """``figures.common.forest`` to explore: the same panels, colours and marks, each effect's whole
     label, estimate, interval, threshold, margin and outcome on hover. Without effects, a
     note."""
     if effects.empty:
-        return plots.note(plots.NO_EFFECTS)
-    panels = plots.ForestPanel.of(effects)
+        return common.note(common.NO_EFFECTS)
+    panels = common.ForestPanel.of(effects)
     heights = [p.height for p in panels]
     height = 90 + 19 * sum(heights) + 60 * (len(panels) - 1)  # px; 60 between panels
     fig = make_subplots(rows=len(panels), cols=1, row_heights=heights,
@@ -183,5 +135,5 @@ def forest(effects: pd.DataFrame) -> ScreenAndPrint | Figure:
                       margin={"l": 10, "r": 100, "t": 50, "b": 10},
                       legend={"orientation": "h", "xref": "container", "yref": "container",
                               "x": 0, "y": 1, "yanchor": "top"})
-    return ScreenAndPrint(fig, plots.forest(effects), "every judged effect, with its 95% "
+    return ScreenAndPrint(fig, common.forest(effects), "every judged effect, with its 95% "
                           "interval and the threshold it is judged against")

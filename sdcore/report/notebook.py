@@ -3,7 +3,7 @@
 ``configure(Config, scope)`` is a notebook's validation cell: the parameters validated, a key the
 declared settings would override refused, and where the run's record will go printed (the
 profile's ``results/<profile>/``, or ``results/own/<name>/`` for a run of your own:
-``report.own_runs``). ``publish(result, config)`` is its verdict cell: it writes the results
+``project.own_runs``). ``publish(result, config)`` is its verdict cell: it writes the results
 record of every claim the notebook judges there and glues, per claim, the verdict, the headline
 and the rule, so that the page's text and admonitions show them. Cost: a few small files.
 """
@@ -19,10 +19,11 @@ from ..claims import notebook_of
 from ..claims.common import ClaimResult, read_exploration
 from ..claims.config import Config
 from ..paths import project_root
+from ..project.fingerprint import fingerprint
+from ..project.own_runs import check_overrides, parameters_source, place
+from ..project.records import write_record
+from ..project.run import NotebookRun
 from .effects import judged_effects
-from .fingerprint import fingerprint
-from .own_runs import check_overrides, declared, place
-from .records import write_record
 
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 
@@ -62,14 +63,25 @@ def glue_texts(texts: dict[str, str]) -> None:
         glue(name, text, display=False)
 
 
+_RUNS: list[NotebookRun] = []  # the kernel's runs, made by ``configure``, found by ``publish``
+
+
+def run_of(config: Config) -> NotebookRun:
+    """The kernel's ``NotebookRun`` of ``config``: the one ``configure`` made, else a new one."""
+    found = next((run for run in _RUNS if run.config is config), None)
+    if found is None:
+        found = NotebookRun.of_config(config, project_root())
+        _RUNS.append(found)
+    return found
+
+
 def configure(config: type[Config], scope: ParameterScope) -> Config:
     """The parameters of ``scope`` validated into ``config``, with no key that a declared
     setting overrides (``own_runs.check_overrides``); prints where the run's record will go."""
-    validated = config.from_params(scope.parameters())
-    profile = declared(validated)
-    check_overrides(validated, profile)
-    print(place(validated, profile).describe(project_root()))
-    return validated
+    run = run_of(config.from_params(scope.parameters()))
+    check_overrides(run)
+    print(place(run).describe(run.root))
+    return run.config
 
 
 def publish(result: ClaimResult, config: Config) -> dict[str, Any]:
@@ -77,23 +89,22 @@ def publish(result: ClaimResult, config: Config) -> dict[str, Any]:
     ``<notebook>.json``, others to ``<notebook>.<claim>.json``) where ``own_runs.place`` says,
     glue ``<claim>_verdict``, ``<claim>_headline`` and ``<claim>_rule`` (claim in lower case),
     print them, and return the main record."""
-    notebook = notebook_of(config)
-    made_by = fingerprint(config)
-    where = place(config)
+    run = run_of(config)
+    made_by, where, source = fingerprint(run), place(run), parameters_source(run)
     records = []
-    for i, claim in enumerate(notebook.claims):
+    for i, claim in enumerate(run.entry.claims):
         records.append(write_record(
-            claim=claim, notebook=notebook.name, profile=config.profile,
+            claim=claim, notebook=run.name, profile=config.profile,
             verdict=result.verdicts[claim], rule=result.rules[claim],
-            numbers=result.numbers(claim), params=config.as_dict(), device=result.device,
-            started=result.started, fingerprint=made_by, secondary=i > 0,
-            phases=result.phases, folder=where.folder, run=where.name))
+            numbers=result.numbers(claim), params=config.as_dict(), parameters=source,
+            device=result.device, started=result.started, fingerprint=made_by,
+            folder=where.folder, secondary=i > 0, phases=result.phases, run=where.name))
         key = claim.lower()
         glue_texts({f"{key}_verdict": result.verdicts[claim],
                     f"{key}_headline": result.headline(claim), f"{key}_rule": result.rules[claim]})
         print(f"{claim}: {result.verdicts[claim]} — {result.headline(claim)}")
     if where.own:
-        print(where.describe(project_root()))
+        print(where.describe(run.root))
     return records[0]
 
 

@@ -3,7 +3,7 @@
 Under the page's title, without a cell in the notebook: what the notebook tests (each claim's
 statement, from the registry), at which profiles it was run and what held there and what did not;
 then a table with, at each profile with results, each claim's verdict, whether its record is
-current (``report.fingerprint``) and the headline it holds. All read from the results records of
+current (``project.fingerprint``) and the headline it holds. All read from the results records of
 every profile (``results/<profile>/*.json``), never typed in.
 """
 
@@ -18,8 +18,8 @@ from sphinx.application import Sphinx
 from ..claims import CLAIMS, NOTEBOOKS, notebook
 from ..engine.stats import VERDICTS
 from ..paths import project_root
-from ..report.fingerprint import Freshness
-from ..report.records import latest_record, profiles_of, read_records
+from ..project.fingerprint import Freshness
+from ..project.records import latest_record, profiles_of, read_records
 from . import tables
 from .dashboard import Freshnesses, depend_on_records, run_date, staleness_note, verdict_node
 from .tables import cell

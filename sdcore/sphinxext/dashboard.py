@@ -4,7 +4,7 @@ that opens each claim page.
 Both read the results records (``results/<profile>/*.json``) at build time, so the book always shows
 the verdicts of the notebooks as last run at each profile; a claim with no record says so, and a
 verdict whose record no longer matches the parameters, rules, code or data it would be made from
-now (``report.fingerprint``) is marked stale, with the reason. The dashboard is a grid, claims by
+now (``project.fingerprint``) is marked stale, with the reason. The dashboard is a grid, claims by
 profiles, of one verdict each with a one-line summary beneath it, then a forest plot per profile of
 every effect the verdicts read (``report.effects``); the claim pages' summaries hold the whole
 headlines (``claim_summary``). Runs of your own (``results/own/<name>/``) are shown only when
@@ -28,16 +28,17 @@ from sphinx.environment import BuildEnvironment
 from ..claims import CLAIMS, notebooks_of
 from ..claims.combined import C3_FAMILY_RULE, COMBINED_RULE, FAMILY_RULE, claim_verdict
 from ..paths import project_root
-from ..report import interactive
-from ..report.effects import latest_effects, notebook_number, record_effects, tally
-from ..report.fingerprint import Freshness, notebook_freshness
-from ..report.records import (
+from ..project.fingerprint import Freshness, notebook_freshness
+from ..project.records import (
     OWN_RUNS_VARIABLE,
     latest_record,
     own_records,
     profiles_of,
     read_records,
 )
+from ..project.run import NotebookRun
+from ..report import interactive
+from ..report.effects import latest_effects, notebook_number, record_effects, tally
 from . import tables
 from .measured_times import minutes, reproduce_run
 from .tables import cell
@@ -67,8 +68,8 @@ class Freshnesses:
 
     def __call__(self, profile: str, notebook: str) -> Freshness:
         if (profile, notebook) not in self.known:
-            self.known[(profile, notebook)] = notebook_freshness(self.records, self.root,
-                                                                 profile, notebook)
+            run = NotebookRun(self.root, profile, notebook)
+            self.known[(profile, notebook)] = notebook_freshness(self.records, run)
         return self.known[(profile, notebook)]
 
 

@@ -21,7 +21,7 @@ from sphinx.application import Sphinx
 
 from ..claims import NOTEBOOKS
 from ..paths import project_root
-from ..report.records import latest_record, profiles_of, read_records
+from ..project.records import latest_record, profiles_of, read_records
 from . import tables
 from .tables import cell
 

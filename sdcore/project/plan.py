@@ -1,8 +1,8 @@
 """The model planner: every model a profile's notebooks need, its state and its estimated cost.
 
-``profile_plan(root, profile)`` asks each notebook's ``plan(config)`` (nothing is trained or loaded)
-for its chains, with the profile's merged parameters, and lists every model once, under the first
-notebook that needs it: store key, setting, seed, generation, teacher, epochs, its chain, whether it
+``profile_plan(runs)`` takes each notebook run's chains (``run.NotebookRun.chains``: its
+``plan(config)``, nothing trained or loaded) and lists every model once, under the first notebook
+that needs it: store key, setting, seed, generation, teacher, epochs, its chain, whether it
 is stored, being trained (by whom, from its run lock) or missing, and the training time estimated
 from measured units (``benchmarks/gpu_check_<gpu>.json``: seconds per model-epoch of 50,000 32×32
 images, scaled by image count and area). Cost: reading files.
@@ -11,19 +11,17 @@ images, scaled by image count and area). Cost: reading files.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from .claims import NOTEBOOKS
-from .claims.common import store_for
-from .claims.config import ExperimentConfig
-from .engine.specs import ModelSpec
-from .engine.locks import describe
-from .engine.store import RunStore
-from .profiles import merged
+from ..engine.locks import describe
+from ..engine.specs import ModelSpec
+from ..engine.store import RunStore
+from .run import NotebookRun, chains_of
 
 # Training images and side of the datasets whose size is known without reading them.
 DATASET_SHAPES = {"cifar10": (50_000, 32), "cifar100": (50_000, 32),
@@ -48,36 +46,6 @@ class Planned:
                 "generation": s.generation, "teacher": s.teacher or "", "epochs": s.recipe.epochs,
                 "state": self.state, "estimate_h": None if self.estimate_s is None
                 else round(self.estimate_s / 3600, 3)}
-
-
-@dataclass(frozen=True)
-class Chain:
-    """A chain of a profile's plan: a teacher and the models distilled from it, in order."""
-
-    notebook: str
-    config: ExperimentConfig  # the notebook's config at the profile
-    specs: list[ModelSpec]
-
-    @property
-    def store(self) -> RunStore:
-        return store_for(self.config)
-
-
-def profile_chains(root: Path, profile: str, only: list[str] | None = None,
-                   overrides: dict[str, Any] | None = None) -> list[Chain]:
-    """Every chain the profile's notebooks (``only`` these) plan, in the book's order, with
-    ``overrides`` over each one's parameters (a run of your own: ``python -m sdcore run``)."""
-    unknown = sorted(set(only or []) - {nb.name for nb in NOTEBOOKS})
-    if unknown:
-        raise ValueError(f"unknown notebook(s) {', '.join(unknown)}; the book has: "
-                         f"{', '.join(nb.name for nb in NOTEBOOKS)}")
-    chains = []
-    for nb in NOTEBOOKS:
-        if only and nb.name not in only:
-            continue
-        config = nb.config.from_params({**merged(root, profile, nb.name), **(overrides or {})})
-        chains += [Chain(nb.name, config, chain) for chain in nb.module.plan(config)]
-    return chains
 
 
 def state(store: RunStore, key: str) -> str:
@@ -120,11 +88,11 @@ def estimate(spec: ModelSpec, units: dict[str, dict[str, float]]) -> float | Non
     return spec.recipe.epochs * per_epoch * images / UNIT_IMAGES * (side / UNIT_SIDE) ** 2
 
 
-def profile_plan(root: Path, profile: str, only: list[str] | None = None,
+def profile_plan(runs: Sequence[NotebookRun],
                  units: dict[str, dict[str, float]] | None = None) -> list[Planned]:
-    """Every model of the profile once, under the first chain that plans it."""
+    """Every model of ``runs`` once, under the first chain that plans it."""
     seen: dict[str, Planned] = {}
-    for index, chain in enumerate(profile_chains(root, profile, only)):
+    for index, chain in enumerate(chains_of(runs)):
         for spec in chain.specs:
             if spec.key not in seen:
                 seen[spec.key] = Planned(chain.notebook, index, spec,

@@ -15,9 +15,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .browser import chromium, served
-from .claims import NOTEBOOKS
-from .reproduce import build_book
+from ..claims import NOTEBOOKS
+from ..project.book import build_book
+from ..project.browser import chromium, served
 
 PDF = Path("_build") / "pdf" / "book.pdf"
 LOAD_TIMEOUT_S = 120

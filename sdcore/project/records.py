@@ -19,17 +19,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 
 from .. import __version__
-from ..claims import notebook as find_notebook
 from ..engine.hardware import cpu_info
 from ..engine.stats import VERDICTS
 from ..engine.store import atomic_write_json
-from ..lock import describe, lock_provenance
-from ..paths import project_root, results_dir
-from ..profiles import ProfileError, merged, parameter_files
+from ..paths import project_root
+from .lock import lock_provenance
 
 # Files that running the book rewrites; changes there do not make the code "dirty".
 GENERATED = (":(exclude)book/claims/*.ipynb", ":(exclude)results", ":(exclude)_build")
@@ -45,20 +42,6 @@ def _git(*args: str) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
-
-
-def parameters_source(notebook: str, profile: str, params: dict[str, Any]) -> str:
-    """The profile's parameters files if ``params`` match them, naming any overrides."""
-    root = project_root()
-    try:
-        files = parameter_files(root, profile, notebook)
-        stored = find_notebook(notebook).config.from_params(merged(root, profile, notebook))
-    except ProfileError:
-        return (f"none (parameters/{profile}/ has no file for this notebook): the notebook's "
-                "defaults and injected values")
-    overrides = [f"{k}={params[k]!r}" for k in params if params[k] != stored.as_dict().get(k)]
-    names = " + ".join(str(p.relative_to(root)) for p in files)
-    return names + (f" with {', '.join(overrides)}" if overrides else "")
 
 
 def provenance(device: str, started: datetime, wall_s: float, precision: str | None = None,
@@ -105,44 +88,29 @@ def finite_or_none(value: Any) -> Any:
 
 
 def write_record(*, claim: str, notebook: str, profile: str, verdict: str, rule: str,
-                 numbers: dict[str, Any], params: dict[str, Any], device: str,
-                 started: datetime, fingerprint: dict[str, Any], secondary: bool = False,
-                 phases: dict[str, float] | None = None, folder: Path | None = None,
+                 numbers: dict[str, Any], params: dict[str, Any], parameters: str, device: str,
+                 started: datetime, fingerprint: dict[str, Any], folder: Path,
+                 secondary: bool = False, phases: dict[str, float] | None = None,
                  run: str = "") -> dict[str, Any]:
     """Write and return the results record; ``started`` is when the notebook began.
 
     A notebook's main claim goes to ``<notebook>.json``; a ``secondary`` claim it also tests
-    goes to ``<notebook>.<claim>.json``; both in ``folder`` (default ``results/<profile>/``).
-    ``run`` names a run of your own (``own_runs``), kept in the record.
+    goes to ``<notebook>.<claim>.json``; both in ``folder`` (``own_runs.place``).
+    ``parameters`` says where the parameters came from (``own_runs.parameters_source``); ``run``
+    names a run of your own, kept in the record.
     """
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
     wall_s = (datetime.now(started.tzinfo) - started).total_seconds()
     record = {"claim": claim, "notebook": notebook, "profile": profile, "verdict": verdict,
               "rule": rule, "numbers": finite_or_none(numbers), "params": params,
-              "provenance": {"parameters": parameters_source(notebook, profile, params),
+              "provenance": {"parameters": parameters,
                              **provenance(device, started, wall_s, params.get("precision"),
                                           phases)},
               "fingerprint": fingerprint, **({"run": run} if run else {})}
     name = f"{notebook}.{claim}" if secondary else notebook
-    atomic_write_json(record, (folder or results_dir(profile)) / f"{name}.json")
+    atomic_write_json(record, folder / f"{name}.json")
     return record
-
-
-PROVENANCE_ROWS = {"profile": "profile", "parameters": "parameters",
-                   "git_commit": "git commit", "git_dirty": "uncommitted changes",
-                   "sdcore_version": "sdcore", "torch": "torch", "torchvision": "torchvision",
-                   "numpy": "numpy", "python": "python", "lock": "environment lock",
-                   "device": "device", "cpu": "CPU", "precision": "training precision",
-                   "wall_s": "wall time (s)", "started": "date (UTC)"}
-
-
-def provenance_table(record: dict[str, Any]) -> pd.DataFrame:
-    """The provenance block of a claim page: one labelled row per fact of ``record``."""
-    facts = {"profile": record["profile"], **record["provenance"]}
-    facts["lock"] = describe(facts.get("lock"))
-    return pd.DataFrame({"": [facts.get(k) for k in PROVENANCE_ROWS]},
-                        index=pd.Index(list(PROVENANCE_ROWS.values()), name="provenance"))
 
 
 PROFILE_ORDER = ("smoke", "cpu", "gpu", "paper")  # smallest scale first; others follow by name

@@ -5,9 +5,9 @@ of the rule text of each claim it judges, of the code of every source file its n
 (the claim module and the ``sdcore`` modules it imports, transitively, found by reading their
 imports, each without comments and docstrings; and the notebook's own code cells), of its data
 (the dataset's files, or the tensors of a generated dataset) and the store keys of the models it
-used. ``fingerprint(config)`` makes one;
-``current(root, profile, notebook)`` makes the one a rerun at that profile would have now; and
-``compare`` says which parts of a recorded one no longer match. The environment lock a record names
+used. ``fingerprint(run)`` makes one for a ``run.NotebookRun`` (the one a rerun would have now,
+or, in a kernel, the run being made); ``compare`` says which parts of a recorded one no longer
+match. The environment lock a record names
 (in its provenance) is no part of a fingerprint: another lock makes no record stale, ``freshness``
 only notes it. Cost: reading the sources, the parameters and the dataset's files (a second for
 Fashion-MNIST), and planning (no training).
@@ -26,13 +26,10 @@ from typing import Any
 import nbformat
 import torch
 
-from ..claims import notebook, notebook_of
-from ..claims.common import unique_specs
-from ..claims.config import Config
 from ..engine.data import DatasetNotFound, load_dataset, source_files
-from ..lock import lock_notes
-from ..paths import data_root, project_root
-from ..profiles import merged
+from ..paths import data_root
+from .lock import lock_notes
+from .run import NotebookRun
 
 PACKAGE = Path(__file__).resolve().parents[1]  # the sdcore package folder
 GENERATED_CELLS = {"parameters", "injected-parameters"}  # their effect is in the parameters
@@ -144,50 +141,20 @@ def data_digest(dataset: str, root: str) -> str | None:
     return digest([[f.name, _file_digest(f)] for f in files])
 
 
-def fingerprint(config: Config, root: Path | None = None) -> dict[str, Any]:
-    """What determines the numbers of the notebook whose config is ``config``."""
-    root = root or project_root()
-    nb = notebook_of(config)
+def fingerprint(run: NotebookRun) -> dict[str, Any]:
+    """What determines the numbers of notebook ``run`` with its config."""
+    config, nb = run.config, run.entry
     files = {str(f.relative_to(PACKAGE.parent)): source_digest(f)
              for f in code_files(Path(nb.module.__file__))}
-    page = root / f"{nb.path}.ipynb"
-    if page.is_file():
-        files[f"{nb.path}.ipynb (code cells)"] = notebook_code(page)
-    place = str(data_root(getattr(config, "data_root", "")))
+    if run.page.is_file():
+        files[f"{nb.path}.ipynb (code cells)"] = notebook_code(run.page)
+    place = str(data_root(getattr(config, "data_root", ""), run.root))
     return {"parameters": digest(config.as_dict()),
             "rules": {claim: digest(text) for claim, text in nb.module.RULES.items()},
             "code": files,
             "data": {name: data_digest(name, place) for name in getattr(config, "datasets", [])},
-            "models": sorted(s.key for s in unique_specs(nb.module.plan(config))),
+            "models": sorted({s.key for chain in run.chains for s in chain.specs}),
             "torch": torch.__version__}
-
-
-def parameters_cell_values(path: Path) -> dict[str, Any]:
-    """The literal assignments of a notebook's ``parameters`` cell (``name: type = value``)."""
-    cell = next(c for c in nbformat.read(path, as_version=4).cells
-                if "parameters" in c.metadata.get("tags", []))
-    values = {}
-    for node in ast.parse(cell.source).body:
-        targets = (node.targets if isinstance(node, ast.Assign)
-                   else [node.target] if isinstance(node, ast.AnnAssign) and node.value else [])
-        values.update({t.id: ast.literal_eval(node.value) for t in targets
-                       if isinstance(t, ast.Name)})
-    return values
-
-
-def current_config(root: Path, profile: str, name: str,
-                   overrides: dict[str, Any] | None = None) -> Config:
-    """The config a rerun of notebook ``name`` at ``profile`` would validate now: its
-    parameters cell, with the profile's parameters injected over it (and ``overrides`` over
-    those: a run of your own)."""
-    nb = notebook(name)
-    params = {**parameters_cell_values(root / f"{nb.path}.ipynb"), **merged(root, profile, name),
-              **(overrides or {})}
-    return nb.config.from_params(params)
-
-
-def current(root: Path, profile: str, name: str) -> dict[str, Any]:
-    return fingerprint(current_config(root, profile, name), root)
 
 
 @dataclass
@@ -231,39 +198,38 @@ def compare(recorded: dict[str, Any], now: dict[str, Any]) -> Freshness:
     return Freshness("stale" if reasons else "fresh", reasons, notes)
 
 
-def freshness(record: dict[str, Any] | None, root: Path, profile: str,
-              name: str) -> Freshness:
-    """``compare`` of a notebook's record at ``profile`` with what a rerun would use now."""
+def freshness(record: dict[str, Any] | None, run: NotebookRun) -> Freshness:
+    """``compare`` of a record of ``run``'s notebook with what a rerun would use now."""
     if record is None:
         return Freshness("missing")
     try:
-        config = current_config(root, profile, name)
+        config = run.config
     except Exception as err:  # noqa: BLE001 - a profile that no longer validates is stale
         return Freshness("stale", [f"parameters no longer validate ({err})"])
     if record.get("fingerprint"):
-        result = compare(record["fingerprint"], fingerprint(config, root))
-        result.notes += lock_notes(record.get("provenance", {}).get("lock"), root)
+        result = compare(record["fingerprint"], fingerprint(run))
+        result.notes += lock_notes(record.get("provenance", {}).get("lock"), run.root)
         return result
     commit = (record.get("provenance", {}).get("git_commit") or "an unknown commit")[:7]
     reasons = [f"made at {commit} by other code, before records had fingerprints"]
     if record.get("params") != config.as_dict():
         reasons.append("parameters changed")
-    if record.get("rule") != notebook(name).module.RULES.get(record.get("claim")):
+    if record.get("rule") != run.entry.module.RULES.get(record.get("claim")):
         reasons.append(f"rule of {record.get('claim')} changed")
     return Freshness("stale", reasons)
 
 
-def notebook_freshness(records: list[dict[str, Any]], root: Path, profile: str,
-                       name: str) -> Freshness:
-    """Whether the records of notebook ``name`` at ``profile`` (one per claim it judges, among
+def notebook_freshness(records: list[dict[str, Any]], run: NotebookRun) -> Freshness:
+    """Whether the records of ``run``'s notebook at its profile (one per claim it judges, among
     ``records``) match what a rerun would use now."""
     from .records import latest_record
 
-    own = {claim: latest_record(records, name, claim, profile) for claim in notebook(name).claims}
+    own = {claim: latest_record(records, run.name, claim, run.profile)
+           for claim in run.entry.claims}
     found = [r for r in own.values() if r is not None]
     if not found:
         return Freshness("missing")
-    result = freshness(found[0], root, profile, name)
+    result = freshness(found[0], run)
     for claim, record in own.items():
         if record is None:
             result.state = "stale"

@@ -31,14 +31,14 @@ from typing import Any
 
 import torch
 
-from . import __version__
-from .engine.locks import describe
-from .engine.progress import Progress, mode
-from .engine.specs import ModelSpec
-from .engine.store import STORE_FORMAT, RunStore, atomic_write_json
-from .paths import runs_root
-from .plan import profile_chains
-from .report.fingerprint import digest
+from .. import __version__
+from ..engine.locks import describe
+from ..engine.progress import Progress, mode
+from ..engine.specs import ModelSpec
+from ..engine.store import STORE_FORMAT, RunStore, atomic_write_json
+from ..paths import runs_root
+from .fingerprint import digest
+from .run import NotebookRun, chains_of
 
 FORMAT = 1  # of the archive's layout and manifest; bump when either changes
 MANIFEST = "manifest.json"
@@ -96,10 +96,10 @@ def staged(dest: Path) -> Iterator[Path]:
         raise
 
 
-def profile_models(root: Path, profile: str) -> dict[str, RunStore]:
-    """The key of every model the profile's notebooks plan, with the run store it is kept in."""
+def profile_models(runs: list[NotebookRun]) -> dict[str, RunStore]:
+    """The key of every model the notebook ``runs`` plan, with the run store it is kept in."""
     models: dict[str, RunStore] = {}
-    for chain in profile_chains(root, profile):
+    for chain in chains_of(runs):
         for spec in chain.specs:
             models.setdefault(spec.key, chain.store)
     return models
@@ -125,18 +125,20 @@ def backed_records(root: Path, profile: str, keys: set[str]) -> tuple[list[dict]
     return backed, others
 
 
-def export(root: Path, profile: str, dest: Path, zipped: bool = False) -> dict[str, Any]:
-    """Write the archive of ``profile``'s models to the new (or empty) folder ``dest``, and with
-    ``zipped`` to ``dest``.zip too; return its manifest. Written beside ``dest`` and renamed into
-    place, so that a failed export leaves nothing behind."""
-    dest = Path(dest)
+def export(runs: list[NotebookRun], dest: Path, zipped: bool = False) -> dict[str, Any]:
+    """Write the archive of the models of ``runs`` (a profile's notebooks) to the new (or empty)
+    folder ``dest``, and with ``zipped`` to ``dest``.zip too; return its manifest. Written beside
+    ``dest`` and renamed into place, so that a failed export leaves nothing behind."""
+    if not runs:
+        raise ArchiveError("no notebooks to export the models of")
+    root, profile, dest = runs[0].root, runs[0].profile, Path(dest)
     archive_zip = dest.with_name(dest.name + ".zip")
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise ArchiveError(f"{dest} exists and is not an empty folder; choose another DEST")
     if zipped and archive_zip.exists():
         raise ArchiveError(f"{archive_zip} exists; remove it or choose another DEST")
     check_writable(dest.parent, str(dest))
-    models = profile_models(root, profile)
+    models = profile_models(runs)
     missing = [key for key, store in models.items() if not store.is_complete(key)]
     if missing:
         stores = ", ".join(sorted({str(models[key].root) for key in missing}))

@@ -42,27 +42,30 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pandas as pd
 import yaml
 
-from . import __version__
-from .archive import MANIFEST, ArchiveError, export, fetch, sha256
-from .browser import BrowserError
-from .claims import NOTEBOOKS, notebook
-from .claims.config import ConfigError
-from .dispatch import EXECUTORS, DispatchError, Options, train
-from .engine.lab import MissingModels
-from .lock import LOCK_FILE, LockError, differences, installed, read_lock, write_lock
-from .paths import RUNS_VARIABLE, CheckoutError, checkout_root
+from .. import __version__
+from ..claims import NOTEBOOKS
+from ..claims.config import ConfigError
+from ..engine.lab import MissingModels
+from ..paths import RUNS_VARIABLE, CheckoutError, checkout_root, runs_root
+from ..project.archive import MANIFEST, ArchiveError, export, fetch, sha256
+from ..project.book import BuildError
+from ..project.browser import BrowserError
+from ..project.dispatch import EXECUTORS, DispatchError, Options, train
+from ..project.lock import LOCK_FILE, LockError, differences, installed, read_lock, write_lock
+from ..project.pages import ExecutionError
+from ..project.plan import UnitsError, load_units, plan_table, profile_plan, summary
+from ..project.profiles import ProfileError, check_profile, unknown
+from ..project.records import OWN_RUNS_VARIABLE
+from ..project.run import NotebookRun, notebook_runs
 from .pdf import PdfError, book_pdf
-from .plan import UnitsError, load_units, plan_table, profile_plan, summary
-from .profiles import ProfileError, check_profile, merged, parameter_files, unknown
-from .reproduce import ReproduceError, reproduce, write_parameters_cells
-from .report.records import OWN_RUNS_VARIABLE
-from .run_notebook import run_notebook
-from .scaffold import ScaffoldError, new_claim
+from .reproduce import ReproduceError, reproduce
+from .run import overrides, run_notebook
+from .scaffold import ScaffoldError, new_claim, write_parameters_cells
 from .status import report, statuses
 
 NAMES = [nb.name for nb in NOTEBOOKS]
@@ -257,39 +260,39 @@ def parser() -> Parser:
     return main
 
 
-def check_parameters(root: Path, profile: str, name: str) -> None:
-    """A ``ProfileError`` that names the files and the key where notebook ``name``'s merged
-    parameters at ``profile`` do not validate by its config."""
-    try:
-        notebook(name).config.from_params(merged(root, profile, name))
-    except ConfigError as err:
-        files = " + ".join(str(p.relative_to(root)) for p in parameter_files(root, profile, name))
-        raise ProfileError(f"{files}: {err}") from None
-
-
 def project(args: argparse.Namespace) -> Path:
-    """The checkout a command works in (``paths.checkout_root``), once the profile it names
-    exists and the parameters of the notebooks it works on (NOTEBOOK, ``--only``'s, else all)
-    validate there."""
+    """The checkout a command works in (``paths.checkout_root``), once the profile it names, if
+    any, exists there."""
     root = checkout_root()
     if "profile" in args:
         check_profile(root, args.profile)
-        chosen = [args.notebook] if "notebook" in args else getattr(args, "only", None) or NAMES
-        for name in chosen:
-            check_parameters(root, args.profile, name)
     return root
+
+
+def notebook_runs_of(args: argparse.Namespace, root: Path,
+                     given: dict[str, Any] | None = None) -> list[NotebookRun]:
+    """The runs of the notebooks a command works on (NOTEBOOK, ``--only``'s, else all) at its
+    profile (with the parameters ``given`` over it), each validated once (a ``ProfileError``
+    naming the files and the key where the profile's parameters do not validate): the runs the
+    command then uses."""
+    chosen = [args.notebook] if "notebook" in args else getattr(args, "only", None)
+    runs = notebook_runs(root, args.profile, chosen, given)
+    for run in runs:
+        run.declared  # noqa: B018 - validates, once: the run keeps it
+    return runs
 
 
 def run_reproduce(args: argparse.Namespace) -> None:
     root = project(args)
     jobs = None if args.executor is None else options(args)
-    reproduce(args.profile, args.only, build=not args.no_build, root=root, output=args.output,
-              jobs=jobs, logs=args.logs, everything=args.everything)
+    reproduce(notebook_runs_of(args, root), asked=args.everything or bool(args.only),
+              build=not args.no_build, output=args.output, jobs=jobs, logs=args.logs)
 
 
 def run_own(args: argparse.Namespace) -> None:
     root = project(args)
-    ran = run_notebook(root, args.notebook, args.profile, args.sets, args.run_name, args.jobs)
+    run = notebook_runs_of(args, root, overrides(args.sets, args.run_name))[0]
+    ran = run_notebook(run, args.jobs)
     print(f"record: {ran.record.relative_to(root)}\nexecuted notebook: "
           f"{ran.notebook.relative_to(root)}")
     if ran.place.own:
@@ -298,7 +301,8 @@ def run_own(args: argparse.Namespace) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
-    train(project(args), args.profile, options(args), args.only, args.logs, not args.no_wait)
+    root = project(args)
+    train(notebook_runs_of(args, root), options(args), args.logs, not args.no_wait)
 
 
 def print_plan(args: argparse.Namespace) -> None:
@@ -306,7 +310,7 @@ def print_plan(args: argparse.Namespace) -> None:
     measured = args.units or Path(UNITS[0])  # the default report may be absent; a chosen one not
     units = (load_units(root / measured, args.units_path)
              if args.units or (root / measured).is_file() else None)
-    plan = profile_plan(root, args.profile, args.only, units)
+    plan = profile_plan(notebook_runs_of(args, root), units)
     with pd.option_context("display.width", 200, "display.max_rows", None,
                            "display.max_colwidth", 40):
         if not args.summary:
@@ -317,8 +321,8 @@ def print_plan(args: argparse.Namespace) -> None:
 
 
 def print_parameters(args: argparse.Namespace) -> None:
-    root = project(args)
-    print(yaml.safe_dump(merged(root, args.profile, args.notebook), sort_keys=False), end="")
+    run = notebook_runs_of(args, project(args))[0]
+    print(yaml.safe_dump(run.parameters, sort_keys=False), end="")
 
 
 def print_status(args: argparse.Namespace) -> int:
@@ -326,11 +330,11 @@ def print_status(args: argparse.Namespace) -> int:
     root = project(args)
     rows = statuses(root, args.profiles)
     print(report(root, rows))
-    return int(args.check and any(state.state != "fresh" for *_, state in rows))
+    return int(args.check and any(state.state != "fresh" for _, state in rows))
 
 
 def print_parameters_cells(args: argparse.Namespace) -> None:
-    changed = write_parameters_cells(project(args))
+    changed = write_parameters_cells(notebook_runs(project(args), "cpu"))
     print(f"rewrote: {', '.join(changed)}" if changed else "every cell is up to date")
 
 
@@ -341,7 +345,7 @@ def print_new_claim(args: argparse.Namespace) -> None:
 
 
 def print_export(args: argparse.Namespace) -> None:
-    manifest = export(project(args), args.profile, args.dest, args.zipped)
+    manifest = export(notebook_runs_of(args, project(args)), args.dest, args.zipped)
     print(f"exported {len(manifest['models'])} models of the {args.profile} profile to "
           f"{args.dest}{f' and {args.dest}.zip' if args.zipped else ''}, backing "
           f"{len(manifest['records'])} results record(s)")
@@ -354,9 +358,10 @@ def print_export(args: argparse.Namespace) -> None:
 def print_fetch(args: argparse.Namespace) -> None:
     """``fetch``: into ``--runs``, else ``$SDCORE_RUNS``, else the checkout's run store (so only
     then in a checkout)."""
-    if args.runs is None and not os.environ.get(RUNS_VARIABLE):
-        project(args)
-    done = fetch(args.source, args.runs, args.sha256)
+    runs = args.runs
+    if runs is None and not os.environ.get(RUNS_VARIABLE):
+        runs = runs_root(root=project(args))
+    done = fetch(args.source, runs, args.sha256)
     print(f"stored {len(done.stored)} models in {done.store} ({len(done.present)} were there "
           f"already, identical); python -m sdcore reproduce --profile {done.profile} now trains "
           "none of them")
@@ -389,7 +394,8 @@ def check_command(argv: Sequence[str]) -> None:
         raise UsageError(unknown("command", argv[0], list(COMMANDS)))
 
 
-FAILURES = (UsageError, CheckoutError, ProfileError, ConfigError, ReproduceError, DispatchError,
+FAILURES = (UsageError, CheckoutError, ProfileError, ConfigError, ReproduceError, ExecutionError,
+            BuildError, DispatchError,
             MissingModels, UnitsError, ScaffoldError, ArchiveError, BrowserError, PdfError,
             LockError, OSError)  # what a user can cause and mend: no traceback
 

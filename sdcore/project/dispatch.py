@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import submitit
 import torch
 
-from .claims.common import lab_for, store_for
-from .engine.lab import Lab
-from .engine.specs import ModelSpec
-from .plan import DATASET_SHAPES, Chain, profile_chains
+from ..engine.lab import Lab
+from ..engine.specs import ModelSpec
+from .plan import DATASET_SHAPES
+from .run import Chain, NotebookRun, chains_of
 
 EXECUTORS = ("local", "slurm", "debug")
 JOBS_PER_WORKER = 3  # local: jobs per process slot, so that the slots finish about together
@@ -77,32 +77,27 @@ def threads_per_job(jobs: int, cores: int | None = None) -> int:
 
 
 class TrainChain(submitit.helpers.Checkpointable):
-    """A job: train chains ``indices`` of the profile's plan (an int: one chain) and what they
-    depend on, a chain at a time; requeued as it is when preempted or out of time
-    (``Checkpointable``), it resumes from the checkpoints. With ``only``, the indices count in
-    the plan of those notebooks, as ``profile_chains`` gives it to the submitter."""
+    """A job: train the chains ``indices`` of ``chains`` (a plan's, every chain of it: a chain's
+    teachers may be planned in another) and what they depend on, a chain at a time; requeued as
+    it is when preempted or out of time (``Checkpointable``), it resumes from the checkpoints.
+    The chains travel with the job (pickled), so it reads no parameters and needs no working
+    directory."""
 
-    def __init__(self, root: Path, profile: str, indices: int | list[int],
-                 threads: int | None = None, only: list[str] | None = None,
-                 overrides: dict[str, Any] | None = None):
-        self.root, self.profile, self.threads = Path(root), profile, threads
+    def __init__(self, chains: list[Chain], indices: int | list[int], threads: int | None = None):
+        self.chains, self.threads = list(chains), threads
         self.indices = [indices] if isinstance(indices, int) else list(indices)
-        self.only = list(only) if only else None
-        self.overrides = dict(overrides or {})
 
     def __call__(self) -> list[str]:
         """The keys of the models this job trained."""
-        os.chdir(self.root)
         if self.threads:
             torch.set_num_threads(self.threads)
-        chains = profile_chains(self.root, self.profile, self.only, self.overrides)
         labs: dict[int, Lab] = {}  # one per notebook's config: data and teachers' logits kept
         trained = []
         for index in self.indices:
-            chain = chains[index]
+            chain = self.chains[index]
             if id(chain.config) not in labs:
-                labs[id(chain.config)] = lab_for(chain.config)
-            models = labs[id(chain.config)].obtain(with_dependencies(chain.specs, chains))
+                labs[id(chain.config)] = chain.lab()
+            models = labs[id(chain.config)].obtain(with_dependencies(chain.specs, self.chains))
             trained += [key for key, model in models.items() if model.trained_now]
         return trained
 
@@ -180,7 +175,7 @@ def tasks(chains: list[Chain], todo: list[int], bins: int | None = None) -> list
 
 
 def check_stores_writable(chains: list[Chain]) -> None:
-    for root in {store_for(chain.config).root for chain in chains}:
+    for root in {chain.store.root for chain in chains}:
         try:
             root.mkdir(parents=True, exist_ok=True)
             probe = root / f".write-test-{os.getpid()}"
@@ -212,14 +207,16 @@ def executor_for(options: Options, logs: Path, name: str) -> submitit.Executor:
     return executor
 
 
-def train(root: Path, profile: str, options: Options, only: list[str] | None = None,
-          logs: Path | None = None, wait: bool = True,
-          overrides: dict[str, Any] | None = None) -> list[submitit.Job]:
-    """Submit one job per chain with missing models (of the profile's parameters with
-    ``overrides`` over them); with ``wait``, return once all are done (raising on a failed job),
-    else right after submitting."""
+def train(runs: Sequence[NotebookRun], options: Options, logs: Path | None = None,
+          wait: bool = True) -> list[submitit.Job]:
+    """Submit jobs for the chains of ``runs`` (notebooks at one profile) that have missing
+    models; with ``wait``, return once all are done (raising on a failed job), else right after
+    submitting."""
     options.check()
-    chains = profile_chains(root, profile, only, overrides)
+    if not runs:
+        return []
+    root, profile = runs[0].root, runs[0].profile
+    chains = chains_of(runs)
     check_stores_writable(chains)
     todo = chains_to_train(chains)
     logs = logs or root / "_build" / "jobs" / profile
@@ -231,7 +228,7 @@ def train(root: Path, profile: str, options: Options, only: list[str] | None = N
         return []
     executor = executor_for(options, logs, f"sdcore-{profile}")
     threads = threads_per_job(options.jobs) if options.executor == "local" else None
-    work = [TrainChain(root, profile, group, threads, only, overrides) for group in groups]
+    work = [TrainChain(chains, group, threads) for group in groups]
     if options.executor == "slurm":
         jobs = executor.submit_array(work)
         print(f"submitted job array {jobs[0].job_id.split('_')[0]} ({len(jobs)} jobs); "

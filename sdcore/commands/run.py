@@ -3,7 +3,7 @@ claim notebook with parameters of your own.
 
 The profile's merged parameters with each ``--set`` over them (values read as YAML: ``2.0``,
 ``false``, ``[a, b]``) are validated first, as the notebook would, and a key the declared settings
-override is refused (``report.own_runs``), so nothing trains on a mistake. Then the models the run
+override is refused (``project.own_runs``), so nothing trains on a mistake. Then the models the run
 needs and the store lacks train as ``jobs`` local processes (``dispatch.train``), and papermill
 executes the notebook, which only loads them. A run with other parameters than the profile's is a
 run of your own: its record and its executed notebook go to ``results/own/<name>/``, never to
@@ -21,13 +21,11 @@ from typing import Any
 
 import yaml
 
-from .claims import notebook as notebook_entry
-from .claims.config import ConfigError
-from .dispatch import Options, train
-from .profiles import merged
-from .report.fingerprint import current_config
-from .report.own_runs import RunPlace, check_overrides, declared, place
-from .reproduce import execute
+from ..claims.config import ConfigError
+from ..project.dispatch import Options, train
+from ..project.own_runs import RunPlace, check_overrides, place
+from ..project.pages import execute
+from ..project.run import NotebookRun
 
 
 @dataclass(frozen=True)
@@ -53,18 +51,18 @@ def parse_sets(sets: list[str]) -> dict[str, Any]:
     return values
 
 
-def run_notebook(root: Path, name: str, profile: str, sets: list[str], run_name: str = "",
-                 jobs: int = 1) -> Ran:
-    """Validate, train what is missing on ``jobs`` processes, execute; see the module's text."""
-    page = root / f"{notebook_entry(name).path}.ipynb"
-    given = {**parse_sets(sets), **({"run_name": run_name} if run_name else {})}
-    config = current_config(root, profile, name, given)
-    profile_config = declared(config)
-    check_overrides(config, profile_config)
-    where = place(config, profile_config)
-    print(where.describe(root), flush=True)
-    train(root, profile, Options("local", jobs), [name], overrides=given)
-    folder = where.folder if where.own else root / "_build" / "run" / profile
-    executed = execute(page, {**merged(root, profile, name), **given}, root,
-                       folder / f"{name}.ipynb")
-    return Ran(where, where.folder / f"{name}.json", executed)
+def run_notebook(run: NotebookRun, jobs: int = 1) -> Ran:
+    """Validate ``run`` (a notebook at a profile with its overrides: ``--set``, ``--as``), train
+    what is missing on ``jobs`` processes, execute; see the module's text."""
+    check_overrides(run)
+    where = place(run)
+    print(where.describe(run.root), flush=True)
+    train([run], Options("local", jobs))
+    folder = where.folder if where.own else run.root / "_build" / "run" / run.profile
+    executed = execute(run, folder / f"{run.name}.ipynb")
+    return Ran(where, where.folder / f"{run.name}.json", executed)
+
+
+def overrides(sets: list[str], run_name: str = "") -> dict[str, Any]:
+    """The parameters ``--set KEY=VALUE`` and ``--as NAME`` give."""
+    return {**parse_sets(sets), **({"run_name": run_name} if run_name else {})}

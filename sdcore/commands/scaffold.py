@@ -18,9 +18,10 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from .claims import CLAIMS, NOTEBOOKS, module_name
-from .claims.config import ChainsConfig
-from .profiles import merged, profiles
+from ..claims import CLAIMS, NOTEBOOKS, module_name
+from ..claims.config import ChainsConfig
+from ..project.profiles import merged, profiles
+from ..project.run import NotebookRun
 
 NAME = re.compile(r"^(\d\d[a-z]?_)?[a-z][a-z0-9_]*$")
 CLAIM_ID = re.compile(r"^C\d+$")
@@ -105,7 +106,7 @@ SETUP = '''\
 from sdcore.claims import {module} as claim
 from sdcore.claims import run
 from sdcore.report.notebook import ParameterScope, configure, publish
-from sdcore.report.records import provenance_table
+from sdcore.report.display import provenance_table
 
 scope = ParameterScope(globals())'''
 
@@ -120,7 +121,7 @@ def numbered(name: str) -> str:
 
 def notebook_cells(name: str, claims: list[str], statement: str, root: Path) -> list:
     """The cells of a new claim notebook, in the book's skeleton."""
-    from .report.notebook import parameters_cell
+    from ..report.notebook import parameters_cell
 
     new = nbformat.v4
     repository = yaml.safe_load((root / "_config.yml").read_text())["repository"]["url"]
@@ -150,6 +151,23 @@ def notebook_cells(name: str, claims: list[str], statement: str, root: Path) -> 
         new.new_markdown_cell("## Provenance"),
         new.new_code_cell("provenance_table(record)"),
     ]
+
+
+def write_parameters_cells(runs: list[NotebookRun]) -> list[str]:
+    """Rewrite each run's page's parameters cell from its config (``report.notebook.
+    parameters_cell``) with its profile's values as defaults; return the notebooks changed."""
+    from ..report.notebook import parameters_cell
+
+    changed = []
+    for run in runs:
+        notebook = nbformat.read(run.page, as_version=4)
+        cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+        source = parameters_cell(run.entry.config, run.parameters)
+        if cell.source != source:
+            cell.source = source
+            nbformat.write(notebook, run.page)
+            changed.append(run.name)
+    return changed
 
 
 def write_toc(root: Path, names: list[str]) -> None:

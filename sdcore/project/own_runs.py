@@ -10,7 +10,7 @@ file for the notebook is one too, named by the profile.
 
 A key the run changes that a declared setting sets to another value for itself would change
 nothing the setting runs; ``check_overrides`` refuses it, naming the settings and printing the ``-y`` that changes
-them instead. Cost: reading two small YAML files and validating them.
+them instead. Cost: what the ``NotebookRun`` reads once (two small YAML files), and validating.
 """
 
 from __future__ import annotations
@@ -22,11 +22,8 @@ from typing import Any
 
 import yaml
 
-from ..claims import notebook_of
-from ..claims.config import SETTING_KEYS, Config, ConfigError
-from ..paths import project_root
-from ..profiles import ProfileError
-from .fingerprint import current_config
+from ..claims.config import SETTING_KEYS, ConfigError
+from .run import NotebookRun
 
 OWN = "own"  # results/own/<run name>/: runs of your own
 # How a run is carried out, not what it computes: changing these keeps a run the profile's.
@@ -58,23 +55,25 @@ class RunPlace:
                 + f": its record goes to {where}/, never to the book's results/.")
 
 
-def declared(config: Config) -> Config | None:
-    """The config a run of ``config``'s notebook with its profile's parameters files has (as
-    ``status`` judges records by), None where the profile has no file for the notebook."""
-    try:
-        return current_config(project_root(), config.profile, notebook_of(config).name)
-    except ProfileError:
-        return None
+ABSENT = object()  # a key one side of ``differing`` lacks
 
 
-def changes(config: Config, profile: Config | None) -> dict[str, tuple[Any, Any]]:
-    """The keys where ``config`` departs from its ``profile``'s config, operational ones aside:
-    key → (profile's value, run's value)."""
+def differing(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """key → (old value, new value) for each key whose value differs between two parameter
+    mappings, in ``new``'s order and then ``old``'s; a key one of them lacks has ``ABSENT``."""
+    keys = [*new, *(k for k in old if k not in new)]
+    return {k: (old.get(k, ABSENT), new.get(k, ABSENT)) for k in keys
+            if k not in old or k not in new or old[k] != new[k]}
+
+
+def changes(run: NotebookRun) -> dict[str, tuple[Any, Any]]:
+    """The keys where ``run``'s config departs from its profile's own (``declared``),
+    operational ones aside: key → (profile's value, run's value)."""
+    profile = run.declared_or_none
     if profile is None:
         return {}
-    ours, theirs = config.as_dict(), profile.as_dict()
-    return {k: (theirs.get(k), v) for k, v in ours.items()
-            if k not in OPERATIONAL and theirs.get(k) != v}
+    return {k: pair for k, pair in differing(profile.as_dict(), run.config.as_dict()).items()
+            if k not in OPERATIONAL}
 
 
 def derived_name(profile: str, changed: dict[str, tuple[Any, Any]]) -> str:
@@ -94,30 +93,25 @@ def _compact(value: Any) -> str:
     return str(value)
 
 
-def place(config: Config, profile: Config | None = None) -> RunPlace:
-    """Where ``config``'s run writes its record: ``results/<profile>/`` for the profile's own
-    parameters (``profile``: ``declared(config)``, read here if not given), else
-    ``results/own/<name>/``."""
-    root = project_root()
-    profile = profile or declared(config)
-    changed = changes(config, profile)
-    name = getattr(config, "run_name", "") or (
-        derived_name(config.profile, changed) if changed or profile is None else "")
+def place(run: NotebookRun) -> RunPlace:
+    """Where ``run`` writes its record: ``results/<profile>/`` for the profile's own
+    parameters, else ``results/own/<name>/``."""
+    changed = changes(run)
+    name = getattr(run.config, "run_name", "") or (
+        derived_name(run.profile, changed) if changed or run.declared_or_none is None else "")
     if not name:
-        return RunPlace(root / "results" / config.profile)
-    return RunPlace(root / "results" / OWN / name, name, changed)
+        return RunPlace(run.root / "results" / run.profile)
+    return RunPlace(run.root / "results" / OWN / name, name, changed)
 
 
-def check_overrides(config: Config, profile: Config | None = None) -> None:
+def check_overrides(run: NotebookRun) -> None:
     """Refuse a key the run changes that a declared setting sets itself: it would change nothing
-    that setting runs. The message gives the ``-y`` that changes the settings instead.
-    ``profile``: ``declared(config)``, read here if not given."""
-    settings = getattr(config, "settings", [])
-    profile = profile or declared(config)
-    if not settings or profile is None:
+    that setting runs. The message gives the ``-y`` that changes the settings instead."""
+    settings = getattr(run.config, "settings", [])
+    if not settings:
         return
     keys = {"datasets": "dataset", "models": "model"}
-    for key, (_, new) in changes(config, profile).items():
+    for key, (_, new) in changes(run).items():
         in_setting = keys.get(key, key)
         if in_setting not in SETTING_KEYS:
             continue
@@ -133,3 +127,13 @@ def check_overrides(config: Config, profile: Config | None = None) -> None:
             f"set their own ({listed}); change it in the settings instead, e.g. papermill -y "
             f"\"settings: {flow.strip()}\" (or edit a copy of the parameters file and pass it "
             "with -f)")
+
+
+def parameters_source(run: NotebookRun) -> str:
+    """Where ``run``'s parameters came from, for its record: the profile's files, naming the
+    keys the run changes (``changes``), or the notebook's defaults where the profile has none."""
+    if run.declared_or_none is None:
+        return (f"none (parameters/{run.profile}/ has no file for this notebook): the notebook's "
+                "defaults and injected values")
+    changed = [f"{k}={new!r}" for k, (_, new) in changes(run).items()]
+    return run.sources() + (f" with {', '.join(changed)}" if changed else "")
