@@ -3,6 +3,7 @@ sbatch/squeue/sacct, racing processes on one run store, a requeued job, and bad 
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import signal
@@ -10,14 +11,16 @@ import stat
 import subprocess
 import sys
 import time
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 import submitit
 import torch
 
-from sdcore.project.dispatch import DispatchError, Options, TrainChain, threads_per_job
+from sdcore.commands.cli import main
 from sdcore.engine.store import RunStore
+from sdcore.project.dispatch import DispatchError, Options, TrainChain, threads_per_job
 from sdcore.project.run import chains_of, notebook_runs
 
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))
@@ -27,8 +30,15 @@ WORKER = Path(__file__).parent / "helpers" / "chain.py"
 
 
 def cli(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sdcore", *args], cwd=cwd, capture_output=True,
-                          text=True, env={**os.environ, **(env or {})})
+    """``python -m sdcore ARGS`` in ``cwd`` with ``env`` over the environment, run in this
+    process (a new interpreter spends seconds importing torch)."""
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, redirect_stdout(out), redirect_stderr(err):
+        patch.chdir(cwd)
+        for name, value in (env or {}).items():
+            patch.setenv(name, value)
+        code = main(list(args))
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 @pytest.mark.parametrize("args, message", [

@@ -223,8 +223,9 @@ def test_a_spoiled_archive_is_refused_naming_the_file_and_the_store_is_unchanged
 def test_an_archive_fetched_into_an_empty_store_reproduces_the_records_training_nothing(
         smoke_book, tmp_path):
     """The smoke book's models exported, then fetched into an empty store of a fresh copy:
-    ``reproduce --profile smoke --all`` there trains no model (the store is unchanged) and writes
-    the records the smoke book's own run wrote (but for the seconds its measurements took)."""
+    ``reproduce --profile smoke --all --only <C1's notebook>`` there trains no model (the store is
+    unchanged) and writes the records the smoke book's own run wrote (but for the seconds its
+    measurements took). One notebook, the one with the most models, keeps the suite short."""
     assert smoke_book.done.returncode == 0, smoke_book.done.stderr[-3000:]
     archive, copy, fetched = tmp_path / "archive", tmp_path / "project", tmp_path / "fetched"
     exported = run_sdcore(smoke_book.copy, smoke_book.runs, "export", "--profile", "smoke",
@@ -236,11 +237,11 @@ def test_an_archive_fetched_into_an_empty_store_reproduces_the_records_training_
     assert got.returncode == 0, got.stderr[-3000:]
     before = snapshot(fetched)
     # On one thread, as the smoke book's kernels ran: a measurement's last bits follow the threads.
-    done = Background(copy, fetched, "reproduce", "--profile", "smoke", "--all",
-                      "--no-build").wait()
+    done = Background(copy, fetched, "reproduce", "--profile", "smoke", "--all", "--only",
+                      NOTEBOOKS[0].name, "--no-build").wait()
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert snapshot(fetched) == before
-    for nb in NOTEBOOKS:
+    for nb in NOTEBOOKS[:1]:
         for ours in sorted((smoke_book.copy / "results" / "smoke").glob(f"{nb.name}*.json")):
             theirs = json.loads((copy / "results" / "smoke" / ours.name).read_text())
             mine = json.loads(ours.read_text())

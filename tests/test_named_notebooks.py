@@ -10,7 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from sdcore.claims import NOTEBOOKS, amplified_regularization, flatter_minima, multi_view
+from sdcore.claims import (
+    NOTEBOOKS,
+    amplified_regularization,
+    flatter_minima,
+    loss_landscape,
+    multi_view,
+)
 
 pytestmark = pytest.mark.slow
 NAMED = "torchvision:shufflenet_v2_x0_5"  # it has the conv1 + maxpool stem the small images need
@@ -18,7 +24,9 @@ OVERRIDES = ["-y", f"models: ['{NAMED}']", "-p", "width", "1.0", "-p", "train_su
              "-p", "test_subset", "100", "-p", "epochs", "1", "-p", "run_name", "named"]
 OWN_OVERRIDES = {  # the smoke budgets that a model of about 70 times the smoke resnet8's size slows
     amplified_regularization: ["-p", "accurate_subset", "100", "-p", "accurate_epochs", "1"],
-    flatter_minima: ["-p", "hessian_samples", "16", "-p", "hessian_batch", "16"],
+    flatter_minima: ["-p", "hessian_samples", "16", "-p", "hessian_batch", "16", "-p",
+                     "measured_seeds", "2", "-p", "crosscheck", "false"],
+    loss_landscape: ["-p", "measured_seeds", "2"],
     multi_view: ["-y", "settings: [{name: multiview-4, dataset: 'multiview:4', train_subset: 100},"
                  " {name: multiview-1, dataset: 'multiview:1:0.75', train_subset: 100}]"]}
 

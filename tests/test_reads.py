@@ -3,6 +3,7 @@ once, plans it once, and works from any folder."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -63,3 +64,12 @@ def test_each_command_reads_a_notebooks_parameters_and_plans_it_once(reads, proj
     plans = {name: reads[f"plan {name}"] for name in names}
     assert set(plans.values()) <= {0, 1}, plans
     assert set(reads) <= {*own, shared, *(f"plan {name}" for name in names)}
+
+
+def test_all_with_only_runs_the_notebooks_named_whatever_their_state(reads, project_copy):
+    """``reproduce --all --only NAME`` executes NAME alone (papermill stood in for)."""
+    name = NOTEBOOKS[-1].name
+    assert cli.main(["reproduce", "--profile", "smoke", "--no-build", "--all", "--only",
+                     name]) == 0
+    ran = json.loads((project_copy / "results" / "smoke" / "reproduce.json").read_text())["ran"]
+    assert list(ran) == [name]

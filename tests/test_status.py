@@ -4,6 +4,7 @@ notebooks that depend on it stale, the book says so, and ``reproduce`` reruns th
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -111,6 +112,7 @@ def test_the_built_book_marks_the_stale_verdicts_with_their_reasons(changed_copy
     # every stale record of the committed profiles (e.g. gpu records made by older code) too
     for line in stale_lines(copy, runs):
         first_reason = line.split("stale: ", 1)[1].split("; ")[0]
+        first_reason = re.split(r" \((?:made|data) ", first_reason)[0]  # the notes aside
         assert first_reason in intro, line
 
 
@@ -132,11 +134,8 @@ def test_reproduce_reruns_the_stale_notebooks_alone(changed_copy):
     assert "current, skipped" in done.stdout
     assert not [line for line in stale_lines(copy, runs) if line.startswith("smoke")]
     again = run_sdcore(copy, runs, "reproduce", "--profile", "smoke", "--no-build")
+    assert again.returncode == 0
     assert json.loads((copy / "results/smoke/reproduce.json").read_text())["ran"] == {}
-    forced = run_sdcore(copy, runs, "reproduce", "--profile", "smoke", "--no-build", "--all",
-                        "--only", C1)
-    assert again.returncode == forced.returncode == 0
-    assert list(json.loads((copy / "results/smoke/reproduce.json").read_text())["ran"]) == [C1]
 
 
 def test_records_carry_a_fingerprint_of_what_made_them(smoke_book):
