@@ -3,15 +3,17 @@
 The suite runs on parallel workers (pytest-xdist, ``-n auto`` in pyproject.toml), one per core,
 each with one thread (and so every process it starts: ``OMP_NUM_THREADS=1``). A test that uses a
 fixture shared beyond one test (the smoke book, a module's fixture) is grouped with the other
-tests of that fixture, so that it is built once, on one worker (``--dist loadgroup``).
+tests of that fixture, so that it is built once, on one worker (``pytest_xdist_make_scheduler``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,17 +29,53 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # one core per worker: torch here and
     torch.set_num_threads(1)
 
 
+GROUPS_VARIABLE = "SDCORE_TEST_GROUPS"  # the file where a worker leaves each test's group
+
+
+def group_of(item: pytest.Item) -> str | None:
+    """The group of a test that uses a fixture of this suite's shared beyond one test: "smoke
+    book" for the smoke book's, else its module; None for a test that shares nothing."""
+    shared = {name for name, defs in getattr(item, "_fixtureinfo").name2fixturedefs.items()
+              if defs and defs[-1].scope in ("session", "module")
+              and not defs[-1].func.__module__.startswith(("_pytest", "pytest", "xdist"))}
+    if "smoke_book" in shared:
+        return "smoke book"
+    return item.module.__name__ if shared else None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """On the controller of parallel workers: a file for the workers to say the groups in."""
+    if not os.environ.get("PYTEST_XDIST_WORKER") and config.getoption("numprocesses", None):
+        handle, path = tempfile.mkstemp(prefix="sdcore-test-groups-", suffix=".json")
+        os.close(handle)
+        os.environ[GROUPS_VARIABLE] = path
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group each test with the others that share its widest fixture (``xdist_group``): the
-    smoke book's tests on one worker, a module's fixture's tests on one worker."""
-    for item in items:
-        shared = [(defs[-1].scope, name) for name, defs in
-                  getattr(item, "_fixtureinfo").name2fixturedefs.items()
-                  if defs and defs[-1].scope in ("session", "module")]
-        if any(name == "smoke_book" for _, name in shared):
-            item.add_marker(pytest.mark.xdist_group("smoke book"))
-        elif shared:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    """On a worker: write each test's group (``group_of``) where the controller reads it."""
+    worker, path = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get(GROUPS_VARIABLE)
+    if worker and path:
+        groups = {item.nodeid: group for item in items if (group := group_of(item))}
+        Path(f"{path}.{worker}").write_text(json.dumps(groups))
+        os.replace(f"{path}.{worker}", path)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """xdist's scope scheduling with the groups of ``group_of`` as scopes: the tests of one
+    shared fixture run on one worker, which builds it once (xdist's own ``loadgroup`` cannot
+    mark tests under pytest 9, whose node ids are no longer strings to append to)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FixtureGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if not hasattr(self, "groups"):
+                self.groups = json.loads(Path(os.environ[GROUPS_VARIABLE]).read_text() or "{}")
+            return self.groups.get(nodeid, nodeid)
+
+    return FixtureGroups(config, log)
+
+
 NOT_COPIED = shutil.ignore_patterns(".git", ".venv", "venv", "runs", "_build", "data",
                                     "__pycache__", "*.egg-info", ".pytest_cache", ".whl")
 

@@ -168,7 +168,7 @@ def test_a_timed_out_job_is_requeued_and_ends_with_the_same_weights(project_copy
     the run store's checkpoints and ends as an uninterrupted run. The signal is sent on
     progress (a checkpoint written), not after a fixed time, so machine speed does not matter."""
     params = project_copy / "parameters" / "smoke" / "_shared.yaml"
-    params.write_text(params.read_text().replace("epochs: 2", "epochs: 12"))
+    params.write_text(params.read_text().replace("epochs: 2", "epochs: 6"))
     chains = smoke_chains(project_copy)
     chain = chains[0]
     executor = submitit.LocalExecutor(folder=tmp_path / "jobs", max_num_timeout=3)

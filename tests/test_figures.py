@@ -38,6 +38,8 @@ def test_measures_forest_draws_the_claims_relative_change():
     points = [bar.lines[0].get_xdata()[0] for bar in ax.containers]  # each errorbar's point
     assert points[0] == pytest.approx(116.42)
     (low, _), (high, _) = ax.containers[0].lines[2][0].get_segments()[0]
-    assert (low, high) == pytest.approx((-100, 100 * 0.0011 / 0.0003))
+    ratio = 100 * 1.1642 / 0.0004  # the claim's relative / change: the point's scale
+    assert (low, high) == pytest.approx((-0.0003 * ratio, 0.0011 * ratio))
+    assert low < points[0] < high
     assert math.isnan(points[1])
     plt.close(figure)

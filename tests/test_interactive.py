@@ -61,6 +61,13 @@ def _array(value) -> np.ndarray:
     return np.asarray(value, dtype=float)
 
 
+@pytest.fixture(autouse=True)
+def no_open_figures():
+    """Each test starts with no matplotlib figure open (a worker runs tests of other files
+    before these), so that it can check its own are closed."""
+    plt.close("all")
+
+
 def _check_output(shown: interactive.ScreenAndPrint) -> str:
     bundle = shown._repr_mimebundle_()
     html = bundle["text/html"]

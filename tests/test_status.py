@@ -117,14 +117,18 @@ def test_the_built_book_marks_the_stale_verdicts_with_their_reasons(changed_copy
 
 
 def test_reproduce_reruns_the_stale_notebooks_alone(changed_copy):
+    """C1's rule edited back (its records are fresh again, so C1, the longest, stays out): the
+    notebooks of the other two changes rerun, and only they."""
     copy, runs = changed_copy
+    edit(copy / "sdcore/claims/student_beats_teacher.py", "inconclusive otherwise (reworded; the "
+         "headline", "inconclusive otherwise (the headline")
     before = {n: json.loads((copy / f"results/smoke/{n}.json").read_text())["provenance"]
               ["started"] for n in (nb.name for nb in NOTEBOOKS)}
     done = run_sdcore(copy, runs, "reproduce", "--profile", "smoke", "--no-build")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     timings = json.loads((copy / "results/smoke/reproduce.json").read_text())
     ran = timings["ran"]
-    assert sorted(ran) == sorted([C1, C2_THEORY, C2_VIEWS])
+    assert sorted(ran) == sorted([C2_THEORY, C2_VIEWS])
     assert sorted(timings["phases"]) == sorted(ran) and timings["build_s"] >= 0
     assert set(timings["training"]["seconds"]) <= set(ran)  # models this run stored, by notebook
     for nb in NOTEBOOKS:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -123,6 +124,17 @@ def _decision_color(decision: str) -> str:
     return {"flatter": "C2", "sharper": "C3", "unresolved": "C1"}.get(decision, "0.5")
 
 
+def relative_interval(row: Any) -> tuple[float, float]:
+    """``row``'s 95% interval on the scale of its ``relative`` change: each end times the claim's
+    own ratio ``relative / change``, so that it brackets the point as the interval brackets the
+    change (the table's rounded ``baseline`` would not, where it is small); none where the
+    change is 0 or the relative change not finite."""
+    if not (row.change and math.isfinite(row.relative)):
+        return math.nan, math.nan
+    low, high = sorted(100 * v * row.relative / row.change for v in (row.ci_low, row.ci_high))
+    return low, high
+
+
 def measures_forest(measures: pd.DataFrame) -> Figure:
     """Each measure's paired change (student − teacher) relative to the teachers' mean (the
     ``relative`` column of the claim's ``measures_table``), with its 95% interval on that scale,
@@ -133,8 +145,7 @@ def measures_forest(measures: pd.DataFrame) -> Figure:
     fig, ax = plt.subplots(figsize=(8, 0.42 * len(measures) + 1.2))
     for i, r in enumerate(measures.itertuples()):
         mean = 100 * r.relative  # the claim's change relative to the teachers' mean
-        low, high = sorted(100 * v / r.baseline if r.baseline else math.nan
-                           for v in (r.ci_low, r.ci_high))  # its interval, on the same scale
+        low, high = relative_interval(r)
         ax.errorbar(mean, i, xerr=errbar(low, mean, high), fmt="o",
                     color=_decision_color(r.decision), capsize=3)
     ax.axvline(0, color="k", lw=0.8)
