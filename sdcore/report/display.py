@@ -5,13 +5,14 @@ whole (no column cut mid-word) and numbers rounded alike: two decimals per colum
 significant digits in a column of small magnitudes (curvatures, shrinkage factors), and
 p-values as ``stats.p_text`` writes them. ``training_line(table)`` is the one line that stands
 for the per-model training table: how many models, how many this run trained and how long that
-took. Cost: formatting only.
+took. ``provenance_table(record)`` is a page's provenance block. Cost: formatting only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import numbers
+from typing import Any
 
 import numpy as np
 import pandas as pd

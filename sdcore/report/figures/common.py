@@ -18,7 +18,6 @@ from matplotlib.figure import Figure
 from ...claims.student_beats_teacher import ROLES as C1_ROLES
 from ..effects import COLOURS, SIDES, notebook_number
 
-
 ROLE_ORDER = [*(r for r in C1_ROLES if r != "ensemble"), "SAM teacher", "student of SAM"]
 
 
