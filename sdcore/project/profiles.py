@@ -79,7 +79,12 @@ def yaml_problem(err: yaml.YAMLError) -> str:
 
 def merged(root: Path, profile: str, notebook: str) -> dict[str, Any]:
     """``notebook``'s parameters at ``profile``: the shared file, then its own over it."""
+    return merge(parameter_files(root, profile, notebook))
+
+
+def merge(files: list[Path]) -> dict[str, Any]:
+    """The parameters of ``files`` (``parameter_files``), each over those before it."""
     params: dict[str, Any] = {}
-    for path in parameter_files(root, profile, notebook):
+    for path in files:
         params.update(read_mapping(path))
     return params

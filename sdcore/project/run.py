@@ -26,7 +26,7 @@ from ..claims.config import Config, ConfigError, ExperimentConfig
 from ..engine.lab import Lab
 from ..engine.specs import ModelSpec
 from ..engine.store import RunStore
-from .profiles import ProfileError, merged, parameter_files, unknown
+from .profiles import ProfileError, merge, parameter_files, unknown
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class NotebookRun:
     @cached_property
     def parameters(self) -> dict[str, Any]:
         """The profile's merged parameters: the shared file, then the notebook's own over it."""
-        return merged(self.root, self.profile, self.name)
+        return merge(self.files)
 
     def sources(self) -> str:
         """The parameter files, relative to the root, joined by ``+``."""
@@ -124,11 +124,10 @@ class NotebookRun:
         """``declared``, or None where the profile has no parameter file for the notebook (a
         run of your own, then)."""
         try:
-            return self.declared
+            self.files  # noqa: B018 - a ProfileError where the profile has no file for it
         except ProfileError:
-            if (self.root / "parameters" / self.profile / f"{self.name}.yaml").is_file():
-                raise
             return None
+        return self.declared
 
     @cached_property
     def chains(self) -> list[Chain]:

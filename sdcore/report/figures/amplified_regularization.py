@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ...engine.stats import mean_ci
+from .common import setting_panels
 
 
 def kernel_rounds(study) -> Figure:
@@ -49,26 +50,22 @@ def kernel_rounds(study) -> Figure:
 def by_variant(table: pd.DataFrame, columns: dict[str, str]) -> Figure:
     """Per setting, each of ``columns`` (column: label) by generation for every chain variant:
     means with 95% intervals, each seed's chain faint."""
-    settings = list(table.setting.unique())
-    fig, axes = plt.subplots(len(settings), len(columns),
-                             figsize=(4.6 * len(columns), 3.6 * len(settings)), squeeze=False)
-    for setting, row in zip(settings, axes):
-        rows = table[table.setting == setting]
-        for (column, label), ax in zip(columns.items(), row):
-            for i, (variant, group) in enumerate(rows.groupby("variant", sort=False)):
-                color, shift = f"C{i}", (i - 1.5) * 0.06
-                for _, chain in group.groupby("seed"):
-                    chain = chain.sort_values("generation")
-                    ax.plot(chain.generation + shift, chain[column], color=color, alpha=0.2,
-                            lw=0.7)
-                stats = [(g, *mean_ci(v.tolist())) for g, v in group.groupby("generation")[column]]
-                g, mean, lo, hi = map(np.array, zip(*stats))
-                ax.errorbar(g + shift, mean, yerr=[mean - np.nan_to_num(lo, nan=mean),
-                                                   np.nan_to_num(hi, nan=mean) - mean],
-                            fmt="o-", color=color, capsize=3, ms=4, label=variant)
-            ax.set_xlabel("generation (0: teacher)")
-            ax.set_ylabel(label)
-            ax.set_title(setting, fontsize=9)
-        row[0].legend(fontsize=7)
+    fig, panels = setting_panels(table, columns, 4.6, 3.6)
+    for setting, rows, column, label, ax in panels:
+        for i, (variant, group) in enumerate(rows.groupby("variant", sort=False)):
+            color, shift = f"C{i}", (i - 1.5) * 0.06
+            for _, chain in group.groupby("seed"):
+                chain = chain.sort_values("generation")
+                ax.plot(chain.generation + shift, chain[column], color=color, alpha=0.2, lw=0.7)
+            stats = [(g, *mean_ci(v.tolist())) for g, v in group.groupby("generation")[column]]
+            g, mean, lo, hi = map(np.array, zip(*stats))
+            ax.errorbar(g + shift, mean, yerr=[mean - np.nan_to_num(lo, nan=mean),
+                                               np.nan_to_num(hi, nan=mean) - mean],
+                        fmt="o-", color=color, capsize=3, ms=4, label=variant)
+        ax.set_xlabel("generation (0: teacher)")
+        ax.set_ylabel(label)
+        ax.set_title(setting, fontsize=9)
+        if column == next(iter(columns)):
+            ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

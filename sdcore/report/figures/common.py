@@ -29,6 +29,20 @@ def note(text: str) -> Figure:
     return fig
 
 
+def setting_panels(table: pd.DataFrame, columns: dict[str, str], width: float, height: float
+                   ) -> tuple[Figure, list[tuple[str, pd.DataFrame, str, str, Any]]]:
+    """A grid of panels, a row per setting of ``table`` and a column per entry of ``columns``
+    (column: label), each ``width`` × ``height`` inches; the figure and, per panel, (setting,
+    that setting's rows, column, label, axes), row by row."""
+    settings = list(table.setting.unique())
+    fig, axes = plt.subplots(len(settings), len(columns),
+                             figsize=(width * len(columns), height * len(settings)), squeeze=False)
+    panels = [(setting, table[table.setting == setting], column, label, ax)
+              for setting, row in zip(settings, axes)
+              for (column, label), ax in zip(columns.items(), row)]
+    return fig, panels
+
+
 def errbar(lo: float, mean: float, hi: float) -> list[list[float]]:
     """An interval as matplotlib's ``errorbar`` takes it: the lengths below and above ``mean``
     (none where an end is not finite)."""

@@ -8,30 +8,27 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ...engine.stats import mean_ci
-from .common import errbar, note, roles_in
+from .common import errbar, note, roles_in, setting_panels
 
 
 def by_role(table: pd.DataFrame, columns: dict[str, str]) -> Figure:
     """Each of ``columns`` (column: label) for every measured model by role, per setting: each
     seed's models as a grey line, each role's mean with its 95% interval."""
-    settings = list(table.setting.unique())
-    fig, axes = plt.subplots(len(settings), len(columns),
-                             figsize=(3.8 * len(columns), 3.4 * len(settings)), squeeze=False)
-    for setting, row in zip(settings, axes):
-        rows = table[table.setting == setting]
-        for (column, label), ax in zip(columns.items(), row):
-            present = [r for r in roles_in(rows) if rows[rows.role == r][column].notna().any()]
-            wide = rows.pivot(index="seed", columns="role", values=column)[present]
-            for _, seed_row in wide.iterrows():
-                ax.plot(range(len(present)), seed_row.values, "o-", color="0.6", alpha=0.5,
-                        lw=1, ms=3)
-            for i, role in enumerate(present):
-                mean, lo, hi = mean_ci(wide[role].dropna().tolist())
-                ax.errorbar(i, mean, yerr=errbar(lo, mean, hi), fmt="D", color="C0", capsize=4)
-            ax.set_xticks(range(len(present)), [r.replace(" ", "\n", 1) for r in present],
-                          fontsize=7)
-            ax.set_ylabel(label)
-            ax.set_title(f"{setting} (grey: seeds)" if ax is row[0] else "", fontsize=9)
+    fig, panels = setting_panels(table, columns, 3.8, 3.4)
+    for setting, rows, column, label, ax in panels:
+        present = [r for r in roles_in(rows) if rows[rows.role == r][column].notna().any()]
+        wide = rows.pivot(index="seed", columns="role", values=column)[present]
+        for _, seed_row in wide.iterrows():
+            ax.plot(range(len(present)), seed_row.values, "o-", color="0.6", alpha=0.5, lw=1,
+                    ms=3)
+        for i, role in enumerate(present):
+            mean, lo, hi = mean_ci(wide[role].dropna().tolist())
+            ax.errorbar(i, mean, yerr=errbar(lo, mean, hi), fmt="D", color="C0", capsize=4)
+        ax.set_xticks(range(len(present)), [r.replace(" ", "\n", 1) for r in present],
+                      fontsize=7)
+        ax.set_ylabel(label)
+        ax.set_title(f"{setting} (grey: seeds)" if column == next(iter(columns)) else "",
+                     fontsize=9)
     fig.tight_layout()
     return fig
 
